@@ -1,0 +1,116 @@
+//! The one configuration model every other module reads.
+//!
+//! Two YAML layouts fill it: the seed's (`listen_address`, `upstream.url`, …) and the one existing
+//! PoCX aggregator users already have (`server.listen_address`, `upstream.rpc_host`, …). Loading
+//! and validation live in the submodules; this file only declares what the rest of the program
+//! may rely on: every value here is already checked.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A fully validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where miners connect.
+    pub listen_address: SocketAddr,
+    /// Expected block time in seconds (T in the time-bending formula), > 0.
+    pub block_time_secs: u64,
+    pub server: ServerSettings,
+    pub upstream: UpstreamSettings,
+    pub cache: CacheSettings,
+    pub database: DatabaseSettings,
+    pub dashboard: DashboardSettings,
+    pub logging: LoggingSettings,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    /// Request worker threads (default 4).
+    pub workers: usize,
+    /// Basic auth miners must present, when set.
+    pub auth: Option<BasicCredentials>,
+    /// Per-IP request rate limit; `None` = off (default).
+    pub max_requests_per_second_per_ip: Option<u32>,
+    /// Serve `/stats` and `/metrics` on the miner port too. Default: only when the dashboard is off.
+    pub stats_on_miner_port: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SubmissionMode {
+    /// Best per account per round, retries with backoff.
+    #[default]
+    Pool,
+    /// Best over all accounts per round, fail fast.
+    Wallet,
+}
+
+impl SubmissionMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionMode::Pool => "pool",
+            SubmissionMode::Wallet => "wallet",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamAuth {
+    None,
+    /// `auth_token`: sent as Basic when it looks like `user:password`, else as Bearer.
+    Token(String),
+    UserPass(BasicCredentials),
+    /// Bitcoin-style `.cookie` file, re-read once after a 401.
+    Cookie(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamSettings {
+    pub name: String,
+    /// `http://` or `https://` URL the JSON-RPC calls are POSTed to.
+    pub url: String,
+    pub auth: UpstreamAuth,
+    pub submission_mode: SubmissionMode,
+    /// Recompute raw quality with pocx_hashlib before a submission may become the best.
+    pub verify_submissions: bool,
+    /// Pool-mode retry delays (default 1, 2, 4, 8, 16 s). Wallet mode never retries.
+    pub retry_backoff: Vec<Duration>,
+    /// Forwards that may be in flight at once (default 4).
+    pub forward_connections: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheSettings {
+    /// How stale served mining info may get while upstream fails before `/health` says so.
+    pub mining_info_ttl: Duration,
+    /// Timeout of every upstream call.
+    pub pool_timeout: Duration,
+    /// How often the cache thread polls upstream (default 1000 ms).
+    pub refresh_interval: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseSettings {
+    pub path: PathBuf,
+    /// 0 keeps rows forever.
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DashboardSettings {
+    pub enabled: bool,
+    pub listen_address: SocketAddr,
+    pub auth: Option<BasicCredentials>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggingSettings {
+    pub level: log::LevelFilter,
+    pub file: Option<PathBuf>,
+}
