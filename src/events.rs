@@ -120,3 +120,17 @@ pub struct OutcomeRecord {
     pub latency_ms: u64,
     pub at_ms: u64,
 }
+
+/// A submission the filter let through, on its way (possibly via verification) upstream.
+#[derive(Debug, Clone)]
+pub struct ForwardJob {
+    pub submission: crate::protocol::NonceSubmission,
+    pub machine: MachineId,
+    /// poc_time the aggregator computed (from the round's upstream base target).
+    pub poc_time: u64,
+    pub received_ms: u64,
+}
+
+/// Where the forwarder and the verification stage report each submission's single outcome
+/// (the app wires it to statistics and the store).
+pub type OutcomeSink = Arc<dyn Fn(OutcomeRecord) + Send + Sync>;

@@ -9,6 +9,7 @@ pub mod events;
 pub mod filter;
 pub mod forwarder;
 pub mod handlers;
+pub mod http;
 pub mod metrics;
 pub mod protocol;
 pub mod rpc;

@@ -32,6 +32,8 @@ pub struct ServerSettings {
     pub auth: Option<BasicCredentials>,
     /// Per-IP request rate limit; `None` = off (default).
     pub max_requests_per_second_per_ip: Option<u32>,
+    /// Per-IP open-connection limit; `None` = off (default).
+    pub max_connections_per_ip: Option<u32>,
     /// Serve `/stats` and `/metrics` on the miner port too. Default: only when the dashboard is off.
     pub stats_on_miner_port: bool,
 }

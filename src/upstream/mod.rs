@@ -1,2 +1,16 @@
+//! Talking to the one upstream pool or wallet node over JSON-RPC (blocking ureq calls).
+//!
+//! `error` says what can go wrong and whether a retry can help. The client itself lives in
+//! `client`; other stages depend only on the [`SubmitUpstream`] trait so they can be tested
+//! against an in-memory double.
+
 pub mod error;
+
 pub use error::UpstreamError;
+
+use crate::protocol::{NonceSubmission, SubmitAnswer};
+
+/// Forwarding one submission upstream: one blocking call, no retries (the caller decides).
+pub trait SubmitUpstream: Send + Sync + 'static {
+    fn submit_nonce(&self, submission: &NonceSubmission) -> Result<SubmitAnswer, UpstreamError>;
+}

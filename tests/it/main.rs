@@ -1,0 +1,15 @@
+//! The one integration-test binary: every area in its own module, all on 127.0.0.1 port 0.
+
+mod support;
+
+mod cache;
+mod chain;
+mod config_file;
+mod dashboard;
+mod faults;
+mod forwarding;
+mod lifecycle;
+mod rpc;
+mod stats;
+mod store;
+mod submit;

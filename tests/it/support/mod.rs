@@ -1,0 +1,1 @@
+//! Test support: port-0 fake upstream and in-process aggregator.
