@@ -4,8 +4,10 @@
 //! `client`; other stages depend only on the [`SubmitUpstream`] trait so they can be tested
 //! against an in-memory double.
 
+pub mod client;
 pub mod error;
 
+pub use client::{MiningInfo, UpstreamClient};
 pub use error::UpstreamError;
 
 use crate::protocol::{NonceSubmission, SubmitAnswer};

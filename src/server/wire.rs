@@ -1,0 +1,133 @@
+//! Between tiny_http's streaming request and our plain [`HttpRequest`]/[`HttpResponse`] values.
+//!
+//! Reads a body with a hard size limit and writes responses by hand, so we decide every header
+//! (tiny_http drops a `Connection` header set through its own API, and we need `Connection:
+//! close` to rotate connections). No policy lives here: the worker loop decides what to do.
+
+use std::io::{self, Read, Write};
+
+use crate::http::{HttpRequest, HttpResponse};
+
+/// Why a request could not be turned into an [`HttpRequest`].
+#[derive(Debug)]
+pub enum ReadFailure {
+    /// The body is larger than the limit (known from `Content-Length` or found while reading).
+    TooLarge,
+    /// The client stopped sending in the middle of the body, or the socket failed.
+    Io(io::Error),
+}
+
+/// Copies the head of `request` and reads its body, at most `max_body` bytes.
+pub fn read_request(request: &mut tiny_http::Request, max_body: usize) -> Result<HttpRequest, ReadFailure> {
+    if request.body_length().is_some_and(|len| len > max_body) {
+        return Err(ReadFailure::TooLarge);
+    }
+    let (path, query) = split_url(request.url());
+    let (path, query) = (path.to_owned(), query.to_owned());
+    let headers = request
+        .headers()
+        .iter()
+        .take(64)
+        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_owned()))
+        .collect();
+    let mut body = Vec::with_capacity(request.body_length().unwrap_or(0).min(max_body));
+    let limit = u64::try_from(max_body).unwrap_or(u64::MAX).saturating_add(1);
+    request
+        .as_reader()
+        .take(limit)
+        .read_to_end(&mut body)
+        .map_err(ReadFailure::Io)?;
+    if body.len() > max_body {
+        return Err(ReadFailure::TooLarge);
+    }
+    Ok(HttpRequest {
+        method: request.method().as_str().to_ascii_uppercase(),
+        path,
+        query,
+        headers,
+        body,
+        remote: request.remote_addr().copied(),
+    })
+}
+
+fn split_url(url: &str) -> (&str, &str) {
+    match url.split_once('?') {
+        Some((path, query)) => (path, query),
+        None => (url, ""),
+    }
+}
+
+/// True when the client asked to close the connection after this request.
+pub fn client_wants_close(request: &tiny_http::Request) -> bool {
+    let http10 = *request.http_version() == tiny_http::HTTPVersion(1, 0);
+    let connection = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Connection"))
+        .map(|h| h.value.as_str().to_ascii_lowercase());
+    match connection {
+        Some(v) if v.contains("close") => true,
+        Some(v) => http10 && !v.contains("keep-alive"),
+        None => http10,
+    }
+}
+
+/// Writes `response` in full. `head_only` leaves the body out (HEAD requests).
+pub fn write_response(
+    request: tiny_http::Request,
+    response: &HttpResponse,
+    close: bool,
+    head_only: bool,
+) -> io::Result<()> {
+    let mut head = Vec::with_capacity(160);
+    write!(
+        head,
+        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+        response.status,
+        reason_phrase(response.status),
+        response.content_type,
+        response.body.len()
+    )?;
+    for (name, value) in &response.headers {
+        // Header values built by handlers never hold line breaks; refuse them all the same.
+        if !value.contains(['\r', '\n']) {
+            write!(head, "{name}: {value}\r\n")?;
+        }
+    }
+    if close {
+        head.extend_from_slice(b"Connection: close\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    if !head_only {
+        head.extend_from_slice(&response.body);
+    }
+    let mut writer = request.into_writer();
+    match writer.write_all(&head).and_then(|()| writer.flush()) {
+        Err(e) if is_client_gone(&e) => Ok(()),
+        other => other,
+    }
+}
+
+fn is_client_gone(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+    )
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Payload Too Large",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
