@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-/// How often the keeper pokes the listener; well under [`crate::server::ServerConfig::io_timeout`].
-pub const KEEPER_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the keeper pokes the listener at most; always well under the I/O timeout.
+const KEEPER_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The tiny_http server the workers currently take requests from.
 /// `None` once the server is shut down.
@@ -60,6 +60,7 @@ impl Keeper {
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = stop.clone();
         let label = name.to_owned();
+        let interval = KEEPER_INTERVAL.min(io_timeout / 4);
         let thread = thread::Builder::new()
             .name(format!("{name}-keeper"))
             .spawn(move || {
@@ -68,8 +69,8 @@ impl Keeper {
                         rebind(&label, addr, io_timeout, &current);
                     }
                     // The poke: completes the pending accept, so it never reaches its timeout.
-                    let _ = TcpStream::connect_timeout(&addr, KEEPER_INTERVAL);
-                    thread::park_timeout(KEEPER_INTERVAL);
+                    let _ = TcpStream::connect_timeout(&addr, interval);
+                    thread::park_timeout(interval);
                 }
             })?;
         Ok(Keeper {

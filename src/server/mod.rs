@@ -296,8 +296,11 @@ fn reaper_fallback(request: tiny_http::Request) {
         std::mem::forget(request);
         return;
     }
-    let response = HttpResponse::text(413, "request body larger than 64 KiB\n");
-    let _ = catch_unwind(AssertUnwindSafe(|| wire::write_response(request, &response, true, false)));
+    // `respond` writes first and drops (drains) afterwards; building our own answer through
+    // `into_writer` would drain first.
+    let response = tiny_http::Response::from_string("request body larger than 64 KiB\n")
+        .with_status_code(413);
+    let _ = catch_unwind(AssertUnwindSafe(|| request.respond(response)));
 }
 
 /// Remembers when each connection (by peer address) was first seen.
