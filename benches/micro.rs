@@ -1,1 +1,142 @@
-fn main(){}
+//! Micro benchmarks of the per-submission hot path: time bending, the best-so-far filter,
+//! parameter validation, and (for scale) the cost of recomputing a nonce's quality with
+//! pocx_hashlib at compression levels 1 to 4.
+//!
+//! `cargo bench --bench micro`; the whole run is kept to a couple of minutes.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use pocx_aggregator::config::SubmissionMode;
+use pocx_aggregator::filter::{Filter, DEFAULT_MAX_KEYS_PER_ROUND};
+use pocx_aggregator::submission::parse_submit_params;
+use pocx_aggregator::timebend::{poc_time, TimeBender};
+use serde_json::json;
+
+const BASE_TARGET: u64 = 36_650_387_592;
+const RAW_QUALITY: u64 = 2_387_302_541_580_475;
+const BLOCK_HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+/// Accounts already known in the round when the measured submission arrives.
+const FARM_ACCOUNTS: u32 = 10_000;
+
+fn account(n: u32) -> String {
+    format!("{n:040x}")
+}
+
+fn time_bending(c: &mut Criterion) {
+    let mut group = c.benchmark_group("timebend");
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    let bender = TimeBender::new(120).unwrap();
+    group.bench_function("poc_time_cached_bender", |b| {
+        b.iter(|| bender.poc_time(black_box(RAW_QUALITY), black_box(BASE_TARGET)))
+    });
+    group.bench_function("poc_time_free_fn", |b| {
+        b.iter(|| {
+            poc_time(
+                black_box(RAW_QUALITY),
+                black_box(BASE_TARGET),
+                black_box(120),
+            )
+        })
+    });
+    group.bench_function("scale_q_uncached", |b| {
+        b.iter(|| TimeBender::new(black_box(120)))
+    });
+    group.finish();
+}
+
+fn farm_filter() -> Filter {
+    let mut filter = Filter::new(SubmissionMode::Pool, DEFAULT_MAX_KEYS_PER_ROUND);
+    filter.start_round(1, BLOCK_HASH);
+    for n in 0..FARM_ACCOUNTS {
+        filter.offer(1, BLOCK_HASH, &account(n), 1_000_000);
+    }
+    filter
+}
+
+fn filter_offer(c: &mut Criterion) {
+    let mut group = c.benchmark_group("filter");
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    let known = account(FARM_ACCOUNTS / 2);
+
+    let mut filter = farm_filter();
+    group.bench_function("offer_not_better", |b| {
+        b.iter(|| filter.offer(1, BLOCK_HASH, black_box(&known), black_box(2_000_000)))
+    });
+
+    let mut filter = farm_filter();
+    let mut next_best = 999_999u64;
+    group.bench_function("offer_improves", |b| {
+        b.iter(|| {
+            next_best = next_best.wrapping_sub(1);
+            filter.offer(1, BLOCK_HASH, black_box(&known), black_box(next_best))
+        })
+    });
+
+    let filter = farm_filter();
+    group.bench_function("still_worth_forwarding", |b| {
+        b.iter(|| filter.still_worth_forwarding(1, BLOCK_HASH, black_box(&known), 1_000_000))
+    });
+    group.finish();
+}
+
+fn submit_params(c: &mut Criterion) {
+    let mut group = c.benchmark_group("submission");
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    let params = json!({
+        "block_hash": BLOCK_HASH,
+        "height": 123_456,
+        "generation_signature": "ab".repeat(32),
+        "base_target": BASE_TARGET,
+        "account_id": "11".repeat(20),
+        "seed": "5a".repeat(32),
+        "nonce": 3052,
+        "compression": 1,
+        "raw_quality": RAW_QUALITY,
+    });
+    group.bench_function("parse_submit_params", |b| {
+        b.iter(|| parse_submit_params(Some(black_box(&params))))
+    });
+    group.finish();
+}
+
+fn quality_verification(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pocx_hashlib_quality");
+    // One call takes a sizeable fraction of a second: a few flat samples are enough.
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(100));
+    let payload = [0x11u8; 20];
+    let seed = [0x5au8; 32];
+    let generation_signature = [0u8; 32];
+    for compression in 1..=4u8 {
+        // Ten calls of about 0.15 s, doubling per level, must fit the measurement window.
+        group.measurement_time(Duration::from_millis(2_000 << (compression - 1)));
+        group.bench_function(format!("compression_{compression}"), |b| {
+            b.iter(|| {
+                pocx_hashlib::calculate_quality_from_height(
+                    black_box(&payload),
+                    black_box(&seed),
+                    black_box(3052),
+                    compression,
+                    0,
+                    &generation_signature,
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    time_bending,
+    filter_offer,
+    submit_params,
+    quality_verification
+);
+criterion_main!(benches);

@@ -1,1 +1,153 @@
-//! (placeholder: this module is being written)
+//! Validation of `submit_nonce` parameters: untrusted JSON in, a [`NonceSubmission`] or the
+//! first broken rule out. Also the small hex decoder other stages use on validated fields.
+//!
+//! Pure: no channels, no I/O. Deliberately does not check the values against the current
+//! round (height, block hash, base target): that is the handler's job with the cache at hand.
+//! Unknown extra fields are ignored, since miners may add their own.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+
+use crate::protocol::NonceSubmission;
+
+/// Longest block hash accepted, in hex characters (64 bytes).
+pub const MAX_BLOCK_HASH_CHARS: usize = 128;
+
+/// The first parameter that broke a rule. Display: `<field>: <rule>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamError {
+    pub field: &'static str,
+    pub rule: &'static str,
+}
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.rule)
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+const REQUIRED: &str = "is required";
+const NAMED_OBJECT: &str = "must be an object of named parameters";
+const HEX_40: &str = "must be exactly 40 hex characters";
+const HEX_64: &str = "must be exactly 64 hex characters";
+const BLOCK_HASH_RULE: &str = "must be non-empty hex of even length, at most 128 characters";
+const UNSIGNED_64: &str = "must be an integer from 0 to 18446744073709551615";
+const COMPRESSION_RULE: &str = "must be an integer from 0 to 255";
+const POSITIVE_64: &str = "must be an integer from 1 to 18446744073709551615";
+
+/// Validates the `params` of a `submit_nonce` call. Fields are checked in the order of the
+/// protocol table; the first failure is returned.
+pub fn parse_submit_params(params: Option<&Value>) -> Result<NonceSubmission, ParamError> {
+    let object = match params {
+        Some(Value::Object(object)) => object,
+        _ => return Err(broken("params", NAMED_OBJECT)),
+    };
+    let block_hash = hex_field(object, "block_hash", BLOCK_HASH_RULE, is_block_hash)?;
+    let height = unsigned_field(object, "height", UNSIGNED_64)?;
+    let generation_signature = hex_field(object, "generation_signature", HEX_64, |s| {
+        is_hex_of_len(s, 64)
+    })?;
+    let base_target = unsigned_field(object, "base_target", POSITIVE_64)?;
+    if base_target == 0 {
+        return Err(broken("base_target", POSITIVE_64));
+    }
+    let account_id = hex_field(object, "account_id", HEX_40, |s| is_hex_of_len(s, 40))?;
+    let seed = hex_field(object, "seed", HEX_64, |s| is_hex_of_len(s, 64))?;
+    let nonce = unsigned_field(object, "nonce", UNSIGNED_64)?;
+    let compression = u8::try_from(unsigned_field(object, "compression", COMPRESSION_RULE)?)
+        .map_err(|_| broken("compression", COMPRESSION_RULE))?;
+    let raw_quality = unsigned_field(object, "raw_quality", UNSIGNED_64)?;
+    Ok(NonceSubmission {
+        block_hash,
+        height,
+        generation_signature,
+        base_target,
+        account_id,
+        seed,
+        nonce,
+        compression,
+        raw_quality,
+    })
+}
+
+/// Decodes exactly `2·N` hex characters (either case) into `N` bytes; `None` otherwise.
+pub fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let digits = text.as_bytes();
+    if digits.len() != N.checked_mul(2)? {
+        return None;
+    }
+    let mut bytes = [0u8; N];
+    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
+        let (high, low) = match pair {
+            [high, low] => (hex_value(*high)?, hex_value(*low)?),
+            _ => return None,
+        };
+        *byte = (high << 4) | low;
+    }
+    Some(bytes)
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn broken(field: &'static str, rule: &'static str) -> ParamError {
+    ParamError { field, rule }
+}
+
+/// The field's value; JSON `null` counts as absent.
+fn present<'a>(
+    object: &'a Map<String, Value>,
+    field: &'static str,
+) -> Result<&'a Value, ParamError> {
+    match object.get(field) {
+        None | Some(Value::Null) => Err(broken(field, REQUIRED)),
+        Some(value) => Ok(value),
+    }
+}
+
+fn hex_field(
+    object: &Map<String, Value>,
+    field: &'static str,
+    rule: &'static str,
+    valid: impl Fn(&str) -> bool,
+) -> Result<String, ParamError> {
+    match present(object, field)? {
+        Value::String(text) if valid(text) => Ok(text.clone()),
+        _ => Err(broken(field, rule)),
+    }
+}
+
+/// A JSON integer within u64: no floats (even `1.0`), no negatives, no strings.
+fn unsigned_field(
+    object: &Map<String, Value>,
+    field: &'static str,
+    rule: &'static str,
+) -> Result<u64, ParamError> {
+    match present(object, field)? {
+        Value::Number(number) => number.as_u64().ok_or(broken(field, rule)),
+        _ => Err(broken(field, rule)),
+    }
+}
+
+fn is_hex_of_len(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn is_block_hash(text: &str) -> bool {
+    !text.is_empty()
+        && text.len().is_multiple_of(2)
+        && text.len() <= MAX_BLOCK_HASH_CHARS
+        && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[cfg(test)]
+mod tests;
