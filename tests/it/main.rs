@@ -10,6 +10,7 @@ mod faults;
 mod forwarding;
 mod lifecycle;
 mod rpc;
+mod server;
 mod stats;
 mod store;
 mod submit;
