@@ -2,6 +2,7 @@
 
 mod support;
 
+mod browser;
 mod cache;
 mod chain;
 mod config_file;
