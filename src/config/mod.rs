@@ -1,9 +1,31 @@
-//! The one configuration model every other module reads.
+//! The one configuration model every other module reads, and how it is loaded.
 //!
 //! Two YAML layouts fill it: the seed's (`listen_address`, `upstream.url`, …) and the one existing
-//! PoCX aggregator users already have (`server.listen_address`, `upstream.rpc_host`, …). Loading
-//! and validation live in the submodules; this file only declares what the rest of the program
-//! may rely on: every value here is already checked.
+//! PoCX aggregator users already have (`server.listen_address`, `upstream.rpc_host`, …). The
+//! submodules read the YAML (`load`, `upstream`), check every value with its key path
+//! (`section`, `url`), report problems (`error`) and print the effective settings (`summary`);
+//! [`defaults`] names every default. This file declares what the rest of the program may rely
+//! on: every value here is already checked.
+//!
+//! No channels and no threads: loading is a pure function of the file's text. It deliberately
+//! does not touch the network, the database or the cookie file; those are checked by the parts
+//! that use them, at run time.
+
+pub mod defaults;
+mod error;
+mod load;
+mod schema;
+mod section;
+mod summary;
+mod upstream;
+mod url;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{ConfigError, Problem};
+pub use load::{from_yaml_str, load_file};
+pub use url::mask_url;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -81,7 +103,8 @@ pub struct UpstreamSettings {
     pub submission_mode: SubmissionMode,
     /// Recompute raw quality with pocx_hashlib before a submission may become the best.
     pub verify_submissions: bool,
-    /// Pool-mode retry delays (default 1, 2, 4, 8, 16 s). Wallet mode never retries.
+    /// Pool-mode retry delays (default 1, 2, 4, 8, 16 s); empty means no retries. Wallet mode
+    /// never retries.
     pub retry_backoff: Vec<Duration>,
     /// Forwards that may be in flight at once (default 4).
     pub forward_connections: usize,
@@ -106,6 +129,7 @@ pub struct DatabaseSettings {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DashboardSettings {
+    /// Default true when the file has a `dashboard` section, false when it has none.
     pub enabled: bool,
     pub listen_address: SocketAddr,
     pub auth: Option<BasicCredentials>,

@@ -1,0 +1,69 @@
+//! Every default value and every accepted range of the configuration, in one place.
+//!
+//! The defaults of the seed's keys are those of the PoCX aggregator's shipped example; the
+//! documented `aggregator_config.yaml` repeats them. The ranges exist so that no later arithmetic
+//! on a configured duration or count can overflow (`Instant + Duration` panics on overflow) and so
+//! that an obviously mistyped value is reported instead of obeyed. No channels, no state.
+
+/// `listen_address` / `server.listen_address`.
+pub const LISTEN_ADDRESS: &str = "0.0.0.0:8080";
+/// `block_time_secs` / `upstream.block_time_secs` (PoCX: 120; Burst-style chains: 240).
+pub const BLOCK_TIME_SECS: u64 = 120;
+/// Longest accepted block time: one day.
+pub const MAX_BLOCK_TIME_SECS: u64 = 86_400;
+
+/// `server.workers`.
+pub const WORKERS: u64 = 4;
+/// Largest accepted `server.workers`.
+pub const MAX_WORKERS: u64 = 256;
+
+/// `upstream.name`.
+pub const UPSTREAM_NAME: &str = "primary-pool";
+/// Longest accepted `upstream.name`, in characters.
+pub const MAX_UPSTREAM_NAME_CHARS: usize = 100;
+/// `upstream.rpc_host` when only `rpc_port` or `rpc_transport` is given.
+pub const RPC_HOST: &str = "127.0.0.1";
+/// `upstream.rpc_port` when only `rpc_host` or `rpc_transport` is given.
+pub const RPC_PORT: u64 = 8080;
+/// `upstream.retry_backoff_secs`: the delays before the 1st, 2nd, … retry in pool mode.
+pub const RETRY_BACKOFF_SECS: [u64; 5] = [1, 2, 4, 8, 16];
+/// Most retries `upstream.retry_backoff_secs` may list.
+pub const MAX_RETRIES: usize = 32;
+/// Longest accepted single retry delay: one hour (a round is long over by then).
+pub const MAX_RETRY_DELAY_SECS: u64 = 3_600;
+/// `upstream.forward_connections`.
+pub const FORWARD_CONNECTIONS: u64 = 4;
+/// Largest accepted `upstream.forward_connections`.
+pub const MAX_FORWARD_CONNECTIONS: u64 = 64;
+
+/// `cache.mining_info_ttl_secs`.
+pub const MINING_INFO_TTL_SECS: u64 = 5;
+/// `cache.pool_timeout_secs`.
+pub const POOL_TIMEOUT_SECS: u64 = 30;
+/// Longest accepted TTL or upstream timeout: one day.
+pub const MAX_CACHE_SECS: u64 = 86_400;
+/// `cache.refresh_interval_ms`.
+pub const REFRESH_INTERVAL_MS: u64 = 1_000;
+/// Shortest accepted refresh interval; anything faster only hammers the upstream.
+pub const MIN_REFRESH_INTERVAL_MS: u64 = 10;
+/// Longest accepted refresh interval: one hour.
+pub const MAX_REFRESH_INTERVAL_MS: u64 = 3_600_000;
+
+/// `database.path`.
+pub const DATABASE_PATH: &str = "aggregator.db";
+/// `database.retention_days` (0 keeps rows forever).
+pub const RETENTION_DAYS: u32 = 7;
+
+/// `dashboard.enabled` when a `dashboard` section is present. Without the section the dashboard
+/// is off, as in the PoCX aggregator, so no port opens that the file does not mention.
+pub const DASHBOARD_ENABLED: bool = true;
+/// `dashboard.listen_address`.
+pub const DASHBOARD_LISTEN_ADDRESS: &str = "0.0.0.0:8081";
+
+/// `logging.level`.
+pub const LOG_LEVEL: &str = "info";
+/// `logging.file` (`""` or `~` turns file logging off).
+pub const LOG_FILE: &str = "aggregator.log";
+
+/// Largest configuration file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;

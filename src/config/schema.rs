@@ -1,0 +1,74 @@
+//! The keys each configuration section may contain, for both layouts at once. Unknown-key errors
+//! and their "did you mean" suggestions come from these lists; the values themselves are read
+//! and checked in `load` and `upstream`.
+
+/// Top level. `listen_address` and `block_time_secs` are the seed's layout; `server` holds the
+/// other layout's listen address.
+pub(crate) const TOP: &[&str] = &[
+    "listen_address",
+    "block_time_secs",
+    "server",
+    "upstream",
+    "cache",
+    "database",
+    "dashboard",
+    "logging",
+];
+
+pub(crate) const SERVER: &[&str] = &[
+    "listen_address",
+    "workers",
+    "auth",
+    "max_requests_per_second_per_ip",
+    "max_connections_per_ip",
+    "stats_on_miner_port",
+];
+
+pub(crate) const SERVER_AUTH: &[&str] = &["enabled", "basic_auth"];
+
+pub(crate) const CREDENTIALS: &[&str] = &["username", "password"];
+
+/// `url` and `auth_token` are the seed's layout; `rpc_*` and `block_time_secs` the other one's.
+pub(crate) const UPSTREAM: &[&str] = &[
+    "name",
+    "url",
+    "auth_token",
+    "submission_mode",
+    "verify_submissions",
+    "retry_backoff_secs",
+    "forward_connections",
+    "rpc_transport",
+    "rpc_host",
+    "rpc_port",
+    "rpc_auth",
+    "block_time_secs",
+];
+
+pub(crate) const RPC_AUTH: &[&str] = &["type", "username", "password", "cookie_path"];
+
+pub(crate) const CACHE: &[&str] = &[
+    "mining_info_ttl_secs",
+    "pool_timeout_secs",
+    "refresh_interval_ms",
+];
+
+pub(crate) const DATABASE: &[&str] = &["path", "retention_days"];
+
+pub(crate) const DASHBOARD: &[&str] = &["enabled", "listen_address", "auth"];
+
+pub(crate) const LOGGING: &[&str] = &["level", "file"];
+
+/// Every section by its path, for suggesting a key that belongs somewhere else.
+pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
+    ("", TOP),
+    ("server", SERVER),
+    ("server.auth", SERVER_AUTH),
+    ("server.auth.basic_auth", CREDENTIALS),
+    ("upstream", UPSTREAM),
+    ("upstream.rpc_auth", RPC_AUTH),
+    ("cache", CACHE),
+    ("database", DATABASE),
+    ("dashboard", DASHBOARD),
+    ("dashboard.auth", CREDENTIALS),
+    ("logging", LOGGING),
+];
