@@ -1,1 +1,279 @@
-//! (placeholder: this module is being written)
+//! `/metrics`: the statistics in Prometheus text exposition format 0.0.4.
+//!
+//! In: a `Stats` (counters and the lock-free latency histograms) and the `Gauges` other stages
+//! own. Out: one text document, with HELP and TYPE for every family and escaped label values.
+//! It keeps no state and serves nothing itself (the server maps `GET /metrics` to
+//! [`render_metrics`] with content type [`CONTENT_TYPE`]). A gauge with no value yet (no round,
+//! no mining info) is left out rather than reported as a made-up number.
+
+use std::fmt::Write;
+
+use crate::stats::{Gauges, HistogramSnapshot, Stats, LATENCY_BUCKETS_SECS};
+
+/// What `/metrics` answers with.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+const PREFIX: &str = "pocx_aggregator_";
+
+/// Renders every metric.
+pub fn render_metrics(stats: &Stats, now_ms: u64, gauges: &Gauges) -> String {
+    let c = stats.counters(now_ms);
+    let mut out = Exposition::default();
+
+    out.family(
+        "submissions_total",
+        "counter",
+        "Valid submissions received from miners.",
+    );
+    out.sample("submissions_total", &[], c.submissions);
+    out.family(
+        "forwards_total",
+        "counter",
+        "Forwarded submissions by final outcome.",
+    );
+    for (outcome, n) in [
+        ("accepted", c.forwards_accepted),
+        ("rejected", c.forwards_rejected),
+        ("dropped", c.forwards_dropped),
+    ] {
+        out.sample("forwards_total", &[("outcome", outcome)], n);
+    }
+    out.family(
+        "forward_drops_total",
+        "counter",
+        "Forwards dropped before an upstream verdict, by reason.",
+    );
+    for (reason, n) in &c.dropped_by_reason {
+        out.sample("forward_drops_total", &[("reason", reason.as_str())], *n);
+    }
+    out.family(
+        "forward_rejections_total",
+        "counter",
+        "Definitive upstream rejections by error code.",
+    );
+    for (code, n) in &c.rejected_by_code {
+        out.sample(
+            "forward_rejections_total",
+            &[("code", &code.to_string())],
+            *n,
+        );
+    }
+    if c.rejected_other_codes > 0 {
+        out.sample(
+            "forward_rejections_total",
+            &[("code", "other")],
+            c.rejected_other_codes,
+        );
+    }
+    out.family(
+        "forward_retries_total",
+        "counter",
+        "Upstream submit attempts beyond the first.",
+    );
+    out.sample("forward_retries_total", &[], c.forward_retries);
+    out.family(
+        "upstream_refresh_errors_total",
+        "counter",
+        "Failed mining-info refreshes from the upstream.",
+    );
+    out.sample(
+        "upstream_refresh_errors_total",
+        &[],
+        c.upstream_refresh_errors,
+    );
+    out.family(
+        "store_failed_writes_total",
+        "counter",
+        "History database write transactions that failed.",
+    );
+    out.sample("store_failed_writes_total", &[], gauges.store.failed_writes);
+    out.family(
+        "store_rows_written_total",
+        "counter",
+        "Rows written to the history database.",
+    );
+    out.sample("store_rows_written_total", &[], gauges.store.rows_written);
+    out.family(
+        "store_dropped_rows_total",
+        "counter",
+        "Rows the history database lost.",
+    );
+    out.sample("store_dropped_rows_total", &[], gauges.store.dropped_rows);
+    out.family(
+        "filter_capped_total",
+        "counter",
+        "Submissions refused because a round's key cap was reached.",
+    );
+    out.sample("filter_capped_total", &[], gauges.filter_capped);
+
+    out.gauge(
+        "upstream_up",
+        "1 when the upstream answered the last refresh.",
+        u64::from(c.upstream_reachable),
+    );
+    out.gauge(
+        "store_up",
+        "1 while history writes succeed.",
+        u64::from(gauges.store.ok),
+    );
+    out.gauge(
+        "forward_queue_depth",
+        "Forwards waiting, in backoff or in flight.",
+        gauges.queue_depth as u64,
+    );
+    out.gauge(
+        "verify_queue_depth",
+        "Submissions waiting for verification.",
+        gauges.verify_queue_depth as u64,
+    );
+    if let Some(height) = c.round_height {
+        out.gauge("round_height", "Height of the round being mined.", height);
+    }
+    out.gauge("accounts", "Accounts tracked.", c.accounts as u64);
+    out.gauge("machines", "Machines tracked.", c.machines as u64);
+    out.gauge(
+        "machines_active",
+        "Machines seen in the last 5 minutes.",
+        c.active_machines as u64,
+    );
+    out.gauge_f64(
+        "farm_capacity_tebibytes",
+        "Estimated capacity of all accounts, TiB.",
+        c.farm_capacity_tib,
+    );
+    if let Some(network) = c.network_capacity_tib {
+        out.gauge_f64(
+            "network_capacity_tebibytes",
+            "Network capacity from the base target, TiB.",
+            network,
+        );
+    }
+    out.gauge("uptime_seconds", "Seconds since start.", c.uptime_secs);
+    if let Some(age_ms) = gauges.mining_info_age_ms {
+        out.gauge_f64(
+            "mining_info_age_seconds",
+            "Age of the mining info served.",
+            age_ms as f64 / 1000.0,
+        );
+    }
+
+    out.histogram(
+        "request_duration_seconds",
+        "Miner request handling time by method.",
+        &stats.request_latencies(),
+    );
+    out.histogram(
+        "upstream_request_duration_seconds",
+        "Upstream call time by method.",
+        &stats.upstream_latencies(),
+    );
+    out.text
+}
+
+#[derive(Default)]
+struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.text, "# HELP {PREFIX}{name} {}", escape_help(help));
+        let _ = writeln!(self.text, "# TYPE {PREFIX}{name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+        self.sample_text(name, labels, &value.to_string());
+    }
+
+    fn sample_text(&mut self, name: &str, labels: &[(&str, &str)], value: &str) {
+        let _ = write!(self.text, "{PREFIX}{name}");
+        if !labels.is_empty() {
+            self.text.push('{');
+            for (i, (label, label_value)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(',');
+                }
+                let _ = write!(self.text, "{label}=\"{}\"", escape_label(label_value));
+            }
+            self.text.push('}');
+        }
+        let _ = writeln!(self.text, " {value}");
+    }
+
+    fn gauge(&mut self, name: &str, help: &str, value: u64) {
+        self.family(name, "gauge", help);
+        self.sample(name, &[], value);
+    }
+
+    fn gauge_f64(&mut self, name: &str, help: &str, value: f64) {
+        self.family(name, "gauge", help);
+        self.sample_text(name, &[], &float(value));
+    }
+
+    fn histogram(&mut self, name: &str, help: &str, histograms: &[HistogramSnapshot]) {
+        self.family(name, "histogram", help);
+        let bucket = format!("{name}_bucket");
+        for h in histograms {
+            for (bound, count) in LATENCY_BUCKETS_SECS.iter().zip(h.cumulative.iter()) {
+                self.sample(
+                    &bucket,
+                    &[("method", h.method), ("le", &float(*bound))],
+                    *count,
+                );
+            }
+            self.sample(&bucket, &[("method", h.method), ("le", "+Inf")], h.count);
+            self.sample_text(
+                &format!("{name}_sum"),
+                &[("method", h.method)],
+                &float(h.sum_secs),
+            );
+            self.sample(&format!("{name}_count"), &[("method", h.method)], h.count);
+        }
+    }
+}
+
+/// Go-style float text: Prometheus spells the specials `NaN`, `+Inf`, `-Inf`.
+fn float(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        value.to_string()
+    }
+}
+
+fn escape_label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for ch in value.chars() {
+        match ch {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn escape_help(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn floats_use_prometheus_spelling() {
+        assert_eq!(float(f64::INFINITY), "+Inf");
+        assert_eq!(float(f64::NAN), "NaN");
+        assert_eq!(float(0.0005), "0.0005");
+        assert_eq!(float(1.0), "1");
+    }
+}

@@ -1,0 +1,82 @@
+//! Keeping the database file bounded: deleting rows past the retention period in small chunks,
+//! handing freed pages back, and checkpointing the WAL.
+//!
+//! Called by the writer thread between batches only, a chunk per transaction, so a large backlog
+//! of old rows never holds up new submissions. No channels and no thread of its own; it does not
+//! decide when to run (the writer does).
+
+use rusqlite::{params, Connection};
+
+use super::to_sql_int;
+
+/// Rows deleted per transaction: small enough that a chunk takes milliseconds.
+pub(super) const CHUNK_ROWS: i64 = 1_000;
+
+/// Free pages handed back to the file system per maintenance pass.
+const VACUUM_PAGES_PER_PASS: i64 = 2_000;
+
+const MS_PER_DAY: u64 = 86_400_000;
+
+/// (table, time column) pairs retention applies to.
+const AGED_TABLES: [(&str, &str); 3] = [
+    ("submissions", "last_received_ms"),
+    ("outcomes", "at_ms"),
+    ("rounds", "first_seen_ms"),
+];
+
+/// The oldest time kept, or `None` when everything is kept.
+pub(super) fn cutoff_ms(retention_days: u32, now_ms: u64) -> Option<u64> {
+    if retention_days == 0 {
+        return None;
+    }
+    Some(now_ms.saturating_sub(u64::from(retention_days).saturating_mul(MS_PER_DAY)))
+}
+
+/// Deletes at most one chunk of rows older than `cutoff_ms` from the first table that has any.
+/// Returns how many rows went; 0 means nothing is left to delete.
+pub(super) fn delete_one_chunk(conn: &Connection, cutoff_ms: u64) -> rusqlite::Result<usize> {
+    for (table, column) in AGED_TABLES {
+        // Table and column names are the constants above, never input.
+        let sql = format!(
+            "DELETE FROM {table} WHERE rowid IN
+             (SELECT rowid FROM {table} WHERE {column} < ?1 LIMIT ?2)"
+        );
+        let deleted = conn
+            .prepare_cached(&sql)?
+            .execute(params![to_sql_int(cutoff_ms), CHUNK_ROWS])?;
+        if deleted > 0 {
+            return Ok(deleted);
+        }
+    }
+    Ok(0)
+}
+
+/// Returns some free pages to the file system and moves the WAL into the main file.
+pub(super) fn compact(conn: &Connection) -> rusqlite::Result<()> {
+    // incremental_vacuum returns a row per step; reading them is what runs it.
+    let mut vacuum = conn.prepare(&format!(
+        "PRAGMA incremental_vacuum({VACUUM_PAGES_PER_PASS})"
+    ))?;
+    let mut rows = vacuum.query([])?;
+    while rows.next()?.is_some() {}
+    drop(rows);
+    // PASSIVE never waits for readers; journal_size_limit then trims the WAL file.
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_days_keeps_everything() {
+        assert_eq!(cutoff_ms(0, 10 * MS_PER_DAY), None);
+    }
+
+    #[test]
+    fn cutoff_is_days_before_now_and_never_underflows() {
+        assert_eq!(cutoff_ms(7, 10 * MS_PER_DAY), Some(3 * MS_PER_DAY));
+        assert_eq!(cutoff_ms(7, 1), Some(0));
+    }
+}
