@@ -1,0 +1,169 @@
+//! The simulated upstream's failure behaviours seen from a client socket, on 127.0.0.1 port 0.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::upstream_tests::{agent, call, post, start, submit_params};
+use super::*;
+use crate::protocol::code;
+
+#[test]
+fn http_level_behaviours() {
+    let upstream = start();
+    let client = agent(Duration::from_secs(5));
+    let info = r#"{"jsonrpc":"2.0","method":"get_mining_info","id":1}"#;
+
+    upstream.set_behaviour(Behaviour::Http500);
+    assert_eq!(post(&client, &upstream.url(), info).unwrap().0, 500);
+
+    upstream.set_behaviour(Behaviour::Html);
+    let (status, content_type, body) = post(&client, &upstream.url(), info).unwrap();
+    assert_eq!((status, content_type.as_str()), (200, "text/html"));
+    assert!(body.contains("<html>"));
+
+    upstream.set_behaviour(Behaviour::Garbage);
+    let (status, _, body) = post(&client, &upstream.url(), info).unwrap();
+    assert_eq!(status, 200);
+    assert!(serde_json::from_str::<Value>(&body).is_err());
+
+    upstream.set_behaviour(Behaviour::RpcError(code::RATE_LIMITED));
+    let answer = call(&upstream, "get_mining_info", json!({}));
+    assert_eq!(answer["error"]["code"], code::RATE_LIMITED);
+    assert_eq!(answer["id"], 7);
+
+    upstream.set_behaviour(Behaviour::Normal);
+    assert!(call(&upstream, "get_mining_info", json!({}))["result"].is_object());
+}
+
+#[test]
+fn refuse_closes_the_port_and_normal_reopens_it() {
+    let upstream = start();
+    let client = agent(Duration::from_secs(2));
+    let info = r#"{"jsonrpc":"2.0","method":"get_mining_info","id":1}"#;
+    assert_eq!(post(&client, &upstream.url(), info).unwrap().0, 200);
+
+    upstream.set_behaviour(Behaviour::Refuse);
+    let refused = std::net::TcpStream::connect(upstream.addr()).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    let fresh = agent(Duration::from_secs(2));
+    match post(&fresh, &upstream.url(), info) {
+        Err(ureq::Error::Io(err)) => assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused),
+        other => panic!("expected connection refused, got {other:?}"),
+    }
+
+    upstream.set_behaviour(Behaviour::Normal);
+    let again = agent(Duration::from_secs(2));
+    let (status, _, body) = post(&again, &upstream.url(), info).unwrap();
+    assert_eq!(status, 200, "{body}");
+    // And a second cycle on the same port.
+    upstream.set_behaviour(Behaviour::Refuse);
+    assert!(std::net::TcpStream::connect(upstream.addr()).is_err());
+    upstream.set_behaviour(Behaviour::Normal);
+    assert_eq!(
+        post(&agent(Duration::from_secs(2)), &upstream.url(), info)
+            .unwrap()
+            .0,
+        200
+    );
+}
+
+#[test]
+fn hang_outlasts_the_client_timeout_and_shutdown_is_prompt() {
+    let upstream = start();
+    upstream.set_behaviour(Behaviour::Hang);
+    let client = agent(Duration::from_millis(300));
+    let info = r#"{"jsonrpc":"2.0","method":"get_mining_info","id":1}"#;
+    let started = Instant::now();
+    match post(&client, &upstream.url(), info) {
+        Err(ureq::Error::Timeout(_)) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    // A request still held must not delay shutdown until the hang limit.
+    let held = std::thread::spawn({
+        let url = upstream.url();
+        move || post(&agent(Duration::from_secs(5)), &url, info).is_err()
+    });
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while upstream.mining_info_calls() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let stopping = Instant::now();
+    upstream.shutdown();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        stopping.elapsed()
+    );
+    assert!(held.join().unwrap(), "a held request is never answered");
+}
+
+#[test]
+fn pooled_connections_end_at_refuse_and_recover_after() {
+    let upstream = start();
+    // One agent throughout: its pooled keep-alive connection must not become a black hole.
+    let client = agent(Duration::from_secs(3));
+    let info = r#"{"jsonrpc":"2.0","method":"get_mining_info","id":1}"#;
+    assert_eq!(post(&client, &upstream.url(), info).unwrap().0, 200);
+    upstream.set_behaviour(Behaviour::Refuse);
+    let started = Instant::now();
+    assert!(post(&client, &upstream.url(), info).is_err());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    upstream.set_behaviour(Behaviour::Normal);
+    let started = Instant::now();
+    assert_eq!(post(&client, &upstream.url(), info).unwrap().0, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn hang_ends_by_closing_the_connection_at_the_limit() {
+    let upstream = SimUpstream::start(SimUpstreamConfig {
+        hang_limit: Duration::from_millis(200),
+        ..SimUpstreamConfig::default()
+    })
+    .unwrap();
+    upstream.set_submit_behaviour(Some(Behaviour::Hang));
+    let client = agent(Duration::from_secs(10));
+    let body = json!({"jsonrpc":"2.0","method":"submit_nonce",
+        "params": submit_params(&upstream.current_round(), 5), "id": 1});
+    let started = Instant::now();
+    assert!(post(&client, &upstream.url(), &body.to_string()).is_err());
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(200), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    assert_eq!(upstream.submissions()[0].answer, RecordedAnswer::NoAnswer);
+    // get_mining_info is unaffected by a submit-only hang.
+    assert!(call(&upstream, "get_mining_info", json!({}))["result"].is_object());
+}
+
+#[test]
+fn a_scripted_refuse_closes_the_connection_unanswered() {
+    let upstream = start();
+    upstream.script_submit_answers(vec![Behaviour::Refuse]);
+    let body = json!({"jsonrpc":"2.0","method":"submit_nonce",
+        "params": submit_params(&upstream.current_round(), 5), "id": 1});
+    let started = Instant::now();
+    assert!(post(
+        &agent(Duration::from_secs(5)),
+        &upstream.url(),
+        &body.to_string()
+    )
+    .is_err());
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(call(
+        &upstream,
+        "submit_nonce",
+        submit_params(&upstream.current_round(), 4)
+    )["result"]
+        .is_object());
+    assert_eq!(upstream.submissions().len(), 2);
+}
