@@ -58,6 +58,8 @@ struct Answer {
 struct Pending {
     job: Arc<ForwardJob>,
     attempts: u32,
+    /// Its last attempt was made during shutdown: a failure now is final.
+    tried_in_last_round: bool,
 }
 
 pub(super) fn spawn_threads(
@@ -140,7 +142,7 @@ struct Dispatcher {
     queue: ForwardQueue<Pending>,
     in_flight: HashMap<u64, (Rank, Pending)>,
     next_seq: u64,
-    /// Shutting down: a transient failure now ends the job instead of scheduling a retry.
+    /// Shutting down: no more backoff; a job gets one attempt made after the stop at most.
     last_round: bool,
 }
 
@@ -192,6 +194,7 @@ impl Dispatcher {
         let pending = Pending {
             job: Arc::new(job),
             attempts: 0,
+            tried_in_last_round: false,
         };
         self.queue.push_ready(rank, pending);
         self.enforce_capacity();
@@ -224,6 +227,7 @@ impl Dispatcher {
                 continue;
             }
             pending.attempts = pending.attempts.saturating_add(1);
+            pending.tried_in_last_round = self.last_round;
             let attempt = Attempt {
                 seq: rank.seq(),
                 job: Arc::clone(&pending.job),
@@ -281,7 +285,7 @@ impl Dispatcher {
 
     fn retry_or_give_up(&mut self, rank: Rank, pending: Pending, error: &UpstreamError) {
         let submission = &pending.job.submission;
-        if self.last_round {
+        if pending.tried_in_last_round {
             log::warn!(
                 "not delivered before shutdown: account {} at height {}: {error}",
                 submission.account_id,
@@ -304,6 +308,11 @@ impl Dispatcher {
         };
         if let Err(reason) = self.gate.still_worth_forwarding(&pending.job) {
             self.report(&pending, Outcome::Dropped(reason));
+            return;
+        }
+        if self.last_round {
+            // It was in flight when shutdown began: it gets its last attempt now.
+            self.queue.push_ready(rank, pending);
             return;
         }
         log::debug!(

@@ -23,8 +23,8 @@
 //! - Queue over capacity: the worst waiting job (oldest round, then worst quality) is dropped
 //!   with `QueueFull`; a full intake channel drops the incoming job the same way.
 //! - Shutdown: whatever waits for a live round gets one last attempt at once (backoffs are cut
-//!   short); by `shutdown_deadline` everything not delivered is logged and reported as
-//!   `Shutdown`. Forwarding threads stuck in a hung upstream call are not waited for beyond the
+//!   short), and so does a job whose call was in flight and fails transiently meanwhile; by
+//!   `shutdown_deadline` everything not delivered is logged and reported as `Shutdown`. Forwarding threads stuck in a hung upstream call are not waited for beyond the
 //!   deadline: they are detached (their late answer is discarded) and the caller returns.
 //!
 //! Deliberately not here: HTTP and retries of a single call (the upstream client), deciding what

@@ -72,7 +72,7 @@ impl Default for VerifyConfig {
             threads: 1,
             capacity: 64,
             max_compression: 6,
-            shutdown_deadline: Duration::from_millis(500),
+            shutdown_deadline: Duration::from_millis(300),
         }
     }
 }

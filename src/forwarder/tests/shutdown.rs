@@ -51,6 +51,34 @@ fn a_last_attempt_that_fails_transiently_ends_as_shutdown() {
 }
 
 #[test]
+fn a_call_failing_while_shutdown_runs_gets_its_last_attempt() {
+    let upstream = FakeUpstream::new();
+    let (sink, rx) = channel_sink();
+    let forwarder = Forwarder::spawn(
+        config(&[10_000], 1),
+        upstream.clone(),
+        FakeGate::new(),
+        sink,
+    );
+    upstream.script(6, [Step::hang(Err(UpstreamError::Timeout))]);
+    forwarder.submit(job(10, 6));
+    assert_eq!(upstream.next_arrival(SOON), Some(6));
+    // The call is in flight when shutdown begins; it fails shortly after.
+    let releaser = {
+        let upstream = upstream.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            upstream.release();
+        })
+    };
+    forwarder.shutdown();
+    releaser.join().unwrap();
+    let records = expect_outcomes(&rx, 1, SOON);
+    assert!(matches!(records[0].outcome, Outcome::Accepted { .. }));
+    assert_eq!(records[0].attempts, 2);
+}
+
+#[test]
 fn a_hung_upstream_cannot_hold_shutdown_past_its_deadline() {
     let upstream = FakeUpstream::new();
     let (sink, rx) = channel_sink();
