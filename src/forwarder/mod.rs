@@ -57,10 +57,11 @@ pub trait ForwardGate: Send + Sync + 'static {
     fn accepted(&self, job: &ForwardJob);
     /// The upstream refused the job for good (rolls the filter back).
     fn rejected(&self, job: &ForwardJob);
-    /// The job was dropped undelivered while its round may still matter (`RetriesExhausted`,
-    /// `QueueFull`, `Shutdown`). By default this rolls the filter back like a rejection, so the
-    /// next submission for the key that beats the best *accepted* one is forwarded rather than
-    /// filtered out against a best that never reached the upstream.
+    /// The dispatcher dropped the job undelivered while its round may still matter
+    /// (`RetriesExhausted`, `QueueFull`, `Shutdown`). By default this rolls the filter back like
+    /// a rejection, so the next submission for the key that beats the best *accepted* one is
+    /// forwarded rather than filtered out against a best that never reached the upstream.
+    /// Not called for a job refused at a full intake: `submit` never calls the gate.
     fn abandoned(&self, job: &ForwardJob, reason: DropReason) {
         let _ = reason;
         self.rejected(job);
