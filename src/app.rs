@@ -1,1 +1,433 @@
-//! (placeholder: this module is being written)
+//! Wiring: builds every stage from a [`Config`], connects their channels and callbacks, and
+//! stops them in order.
+//!
+//! Data flow: miner server → handlers → (verification stage) → forwarder → upstream; the cache
+//! refresh thread feeds rounds to the filter, statistics and store; the forwarder and verifier
+//! report outcomes to statistics and store. Start-up fails (with the reason) when a port cannot be
+//! bound or the database cannot be opened; it does not need the upstream to be up.
+//! Shutdown order follows the data: stop taking requests, stop polling, drain verification and
+//! forwarding, then flush the store last so every outcome is written.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::cache::{CacheRefresher, MiningInfoCache};
+use crate::config::Config;
+use crate::dashboard::{self, DashboardContext};
+use crate::events::{now_ms, DropReason, ForwardJob, OutcomeRecord, OutcomeSink};
+use crate::filter::{Filter, Offer, DEFAULT_MAX_KEYS_PER_ROUND};
+use crate::forwarder::{ForwardGate, Forwarder, ForwarderConfig};
+use crate::handlers::{self, Context};
+use crate::limits::RateLimiter;
+use crate::protocol::{NonceSubmission, SubmitAnswer};
+use crate::server::{HttpServer, ServerConfig};
+use crate::stats::{Gauges, Stats, UpstreamStatus};
+use crate::store::{self, StoreError, StoreRow, StoreSender, StoreWriter, DEFAULT_QUEUE_CAPACITY};
+use crate::timebend::TimeBender;
+use crate::upstream::{SubmitUpstream, UpstreamClient, UpstreamError};
+use crate::verify::{VerifyGate, VerifyStage};
+
+/// Submissions the forwarder holds (waiting, backing off or in flight).
+const FORWARD_QUEUE: usize = 4_096;
+const VERIFY_QUEUE: usize = 256;
+/// Budget for the forwarder's last attempts at shutdown (the whole exit must fit in 2 s).
+const FORWARD_SHUTDOWN_DEADLINE: Duration = Duration::from_millis(1000);
+
+#[derive(Debug)]
+pub enum AppError {
+    Listen(io::Error),
+    Store(StoreError),
+    Thread(io::Error),
+    BlockTime,
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppError::Listen(_) => write!(f, "cannot start the server"),
+            AppError::Store(_) => write!(f, "cannot open the database"),
+            AppError::Thread(_) => write!(f, "cannot start a thread"),
+            AppError::BlockTime => write!(f, "block time must be greater than 0"),
+        }
+    }
+}
+
+impl std::error::Error for AppError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AppError::Listen(e) | AppError::Thread(e) => Some(e),
+            AppError::Store(e) => Some(e),
+            AppError::BlockTime => None,
+        }
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> AppError {
+        AppError::Store(e)
+    }
+}
+
+/// A running aggregator.
+pub struct App {
+    miner_server: Option<HttpServer>,
+    dashboard_server: Option<HttpServer>,
+    refresher: Option<CacheRefresher>,
+    verifier: Option<VerifyStage>,
+    forwarder: Option<Forwarder>,
+    store: Option<StoreWriter>,
+    stats: Arc<Stats>,
+    cache: Arc<MiningInfoCache>,
+    gauges: Arc<dyn Fn() -> Gauges + Send + Sync>,
+}
+
+impl App {
+    /// Starts every stage. `simulation` only labels statistics and the dashboard.
+    pub fn start(config: &Config, simulation: bool) -> Result<App, AppError> {
+        let started = Instant::now();
+        // The config guarantees a block time above zero; refuse rather than assume.
+        let bender = TimeBender::new(config.block_time_secs).ok_or(AppError::BlockTime)?;
+        let stats = Arc::new(Stats::new(
+            config.upstream.submission_mode,
+            config.block_time_secs,
+            now_ms(),
+            simulation,
+        ));
+        let writer = open_store(config, &stats)?;
+        let store = Some(writer.sender());
+        let cache = Arc::new(MiningInfoCache::new());
+        let filter = Arc::new(Mutex::new(Filter::new(
+            config.upstream.submission_mode,
+            DEFAULT_MAX_KEYS_PER_ROUND,
+        )));
+        let client = Arc::new(UpstreamClient::new(
+            &config.upstream,
+            config.cache.pool_timeout,
+            config.upstream.forward_connections,
+        ));
+        let sink = outcome_sink(stats.clone(), store.clone());
+        let forwarder = Forwarder::spawn(
+            ForwarderConfig {
+                mode: config.upstream.submission_mode,
+                backoff: config.upstream.retry_backoff.clone(),
+                connections: config.upstream.forward_connections,
+                queue_capacity: FORWARD_QUEUE,
+                shutdown_deadline: FORWARD_SHUTDOWN_DEADLINE,
+            },
+            Arc::new(TimedUpstream {
+                client: client.clone(),
+                stats: stats.clone(),
+            }),
+            Arc::new(FilterGate(filter.clone())),
+            sink.clone(),
+        );
+        let verifier = config.upstream.verify_submissions.then(|| {
+            VerifyStage::spawn(
+                1,
+                VERIFY_QUEUE,
+                Arc::new(FilterGate(filter.clone())),
+                forwarder.clone(),
+                sink.clone(),
+            )
+        });
+        let refresher = start_refresher(config, &cache, &client, &filter, &stats, &store)?;
+        let gauges = make_gauges(&forwarder, &verifier, &store, &filter, &cache);
+        let context = Context {
+            cache: cache.clone(),
+            refresh: refresher.handle(),
+            filter,
+            forwarder: forwarder.clone(),
+            verifier: verifier.clone(),
+            stats: stats.clone(),
+            store: store.clone(),
+            bender,
+            mode: config.upstream.submission_mode,
+            expected_auth: config.server.auth.as_ref().map(handlers::basic_auth_header),
+            rate_limiter: config
+                .server
+                .max_requests_per_second_per_ip
+                .map(RateLimiter::new),
+            stats_on_miner_port: config.server.stats_on_miner_port,
+            mining_info_ttl: config.cache.mining_info_ttl,
+            gauges: gauges.clone(),
+        };
+        let context = Arc::new(context);
+        let miner_server = HttpServer::start(
+            ServerConfig::new("miner", config.listen_address, config.server.workers),
+            Arc::new(move |request| handlers::handle(&context, request)),
+        )
+        .map_err(AppError::Listen)?;
+        let dashboard_server = if config.dashboard.enabled {
+            Some(start_dashboard(config, &stats, &cache, &gauges)?)
+        } else {
+            None
+        };
+        log::info!(
+            "serving miners on {} ({} workers){}; started in {} ms",
+            miner_server.local_addr(),
+            config.server.workers,
+            dashboard_server
+                .as_ref()
+                .map(|d| format!(", dashboard on http://{}", d.local_addr()))
+                .unwrap_or_default(),
+            started.elapsed().as_millis()
+        );
+        Ok(App {
+            miner_server: Some(miner_server),
+            dashboard_server,
+            refresher: Some(refresher),
+            verifier,
+            forwarder: Some(forwarder),
+            store: Some(writer),
+            stats,
+            cache,
+            gauges,
+        })
+    }
+
+    pub fn miner_addr(&self) -> Option<SocketAddr> {
+        self.miner_server.as_ref().map(HttpServer::local_addr)
+    }
+
+    pub fn dashboard_addr(&self) -> Option<SocketAddr> {
+        self.dashboard_server.as_ref().map(HttpServer::local_addr)
+    }
+
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
+    }
+
+    pub fn cache(&self) -> &Arc<MiningInfoCache> {
+        &self.cache
+    }
+
+    pub fn gauges(&self) -> Gauges {
+        (self.gauges)()
+    }
+
+    /// Stops every stage in data-flow order and joins its threads.
+    pub fn shutdown(mut self) {
+        self.stop_all();
+    }
+
+    fn stop_all(&mut self) {
+        let started = Instant::now();
+        if let Some(server) = self.miner_server.take() {
+            server.shutdown();
+        }
+        if let Some(server) = self.dashboard_server.take() {
+            server.shutdown();
+        }
+        if let Some(refresher) = self.refresher.take() {
+            refresher.shutdown();
+        }
+        if let Some(verifier) = self.verifier.take() {
+            verifier.shutdown();
+        }
+        if let Some(forwarder) = self.forwarder.take() {
+            forwarder.shutdown();
+        }
+        if let Some(store) = self.store.take() {
+            store.shutdown();
+        }
+        log::info!("stopped in {} ms", started.elapsed().as_millis());
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if self.miner_server.is_some() {
+            self.stop_all();
+        }
+    }
+}
+
+fn open_store(config: &Config, stats: &Arc<Stats>) -> Result<StoreWriter, AppError> {
+    let path: &PathBuf = &config.database.path;
+    let writer = StoreWriter::spawn(path, config.database.retention_days, DEFAULT_QUEUE_CAPACITY)?;
+    let since = now_ms().saturating_sub(24 * 3600 * 1000);
+    match store::load_history(path, since) {
+        Ok(history) => stats.restore(&history),
+        Err(e) => log::warn!(
+            "statistics start empty: cannot read history from {}: {e}",
+            path.display()
+        ),
+    }
+    Ok(writer)
+}
+
+fn outcome_sink(stats: Arc<Stats>, store: Option<StoreSender>) -> OutcomeSink {
+    Arc::new(move |record: OutcomeRecord| {
+        stats.record_outcome(&record);
+        if let Some(store) = &store {
+            store.send(StoreRow::Outcome(record));
+        }
+    })
+}
+
+fn start_refresher(
+    config: &Config,
+    cache: &Arc<MiningInfoCache>,
+    client: &Arc<UpstreamClient>,
+    filter: &Arc<Mutex<Filter>>,
+    stats: &Arc<Stats>,
+    store: &Option<StoreSender>,
+) -> Result<CacheRefresher, AppError> {
+    let filter = filter.clone();
+    let round_stats = stats.clone();
+    let round_store = store.clone();
+    let health_stats = stats.clone();
+    let name = config.upstream.name.clone();
+    let url = crate::config::mask_url(&config.upstream.url);
+    CacheRefresher::start(
+        cache.clone(),
+        client.clone(),
+        config.cache.refresh_interval,
+        vec![
+            Box::new(move |round| filter.lock().start_round(round.height, &round.block_hash)),
+            Box::new(move |round| round_stats.on_new_round(round)),
+            Box::new(move |round| {
+                if let Some(store) = &round_store {
+                    store.send(StoreRow::Round(round.clone()));
+                }
+            }),
+        ],
+        Box::new(move |health, took| {
+            health_stats.record_upstream_call("get_mining_info", took);
+            health_stats.set_upstream(UpstreamStatus {
+                name: name.clone(),
+                url: url.clone(),
+                reachable: health.reachable,
+                last_success_ms: health.last_success_ms,
+                latency_ms: health.latency_ms,
+                refresh_errors: health.refresh_errors,
+                last_error: health.last_error.clone(),
+            });
+        }),
+    )
+    .map_err(AppError::Thread)
+}
+
+fn make_gauges(
+    forwarder: &Forwarder,
+    verifier: &Option<VerifyStage>,
+    store: &Option<StoreSender>,
+    filter: &Arc<Mutex<Filter>>,
+    cache: &Arc<MiningInfoCache>,
+) -> Arc<dyn Fn() -> Gauges + Send + Sync> {
+    let forwarder = forwarder.clone();
+    let verifier = verifier.clone();
+    let store = store.clone();
+    let filter = filter.clone();
+    let cache = cache.clone();
+    Arc::new(move || Gauges {
+        queue_depth: forwarder.queue_depth(),
+        verify_queue_depth: verifier.as_ref().map_or(0, VerifyStage::queue_depth),
+        store: store.as_ref().map(|s| s.health()).unwrap_or_default(),
+        filter_capped: filter.lock().capped_total(),
+        mining_info_age_ms: cache.age_ms(now_ms()),
+    })
+}
+
+fn start_dashboard(
+    config: &Config,
+    stats: &Arc<Stats>,
+    cache: &Arc<MiningInfoCache>,
+    gauges: &Arc<dyn Fn() -> Gauges + Send + Sync>,
+) -> Result<HttpServer, AppError> {
+    let (s1, g1) = (stats.clone(), gauges.clone());
+    let (s2, g2) = (stats.clone(), gauges.clone());
+    let (c3, g3) = (cache.clone(), gauges.clone());
+    let context = DashboardContext {
+        stats_json: Arc::new(move || s1.snapshot_json(now_ms(), &g1()).to_string()),
+        metrics_text: Arc::new(move || crate::metrics::render_metrics(&s2, now_ms(), &g2())),
+        health_json: Arc::new(move || {
+            let gauges = g3();
+            let reachable = c3.health().reachable;
+            let code = if c3.snapshot().is_some() { 200 } else { 503 };
+            let body = serde_json::json!({
+                "upstream_reachable": reachable,
+                "mining_info_age_ms": gauges.mining_info_age_ms,
+                "queue_depth": gauges.queue_depth,
+                "store_ok": gauges.store.ok,
+            });
+            (code, body.to_string())
+        }),
+        auth: config.dashboard.auth.clone(),
+    };
+    HttpServer::start(
+        ServerConfig::new("dashboard", config.dashboard.listen_address, 2),
+        Arc::new(move |request| dashboard::handle(&context, request)),
+    )
+    .map_err(AppError::Listen)
+}
+
+/// Times every forwarded call for `/metrics`.
+struct TimedUpstream {
+    client: Arc<UpstreamClient>,
+    stats: Arc<Stats>,
+}
+
+impl SubmitUpstream for TimedUpstream {
+    fn submit_nonce(&self, submission: &NonceSubmission) -> Result<SubmitAnswer, UpstreamError> {
+        let started = Instant::now();
+        let result = self.client.submit_nonce(submission);
+        self.stats
+            .record_upstream_call("submit_nonce", started.elapsed());
+        result
+    }
+}
+
+/// The filter as the forwarder and the verification stage see it.
+struct FilterGate(Arc<Mutex<Filter>>);
+
+impl ForwardGate for FilterGate {
+    fn still_worth_forwarding(&self, job: &ForwardJob) -> Result<(), DropReason> {
+        let s = &job.submission;
+        self.0
+            .lock()
+            .still_worth_forwarding(s.height, &s.block_hash, &s.account_id, s.raw_quality)
+    }
+
+    fn accepted(&self, job: &ForwardJob) {
+        let s = &job.submission;
+        self.0
+            .lock()
+            .on_accepted(s.height, &s.block_hash, &s.account_id, s.raw_quality);
+    }
+
+    fn rejected(&self, job: &ForwardJob) {
+        let s = &job.submission;
+        self.0
+            .lock()
+            .on_rejected(s.height, &s.block_hash, &s.account_id, s.raw_quality);
+    }
+}
+
+impl VerifyGate for FilterGate {
+    fn worth_verifying(&self, job: &ForwardJob) -> Result<(), DropReason> {
+        let s = &job.submission;
+        let filter = self.0.lock();
+        match filter.would_improve(s.height, &s.block_hash, &s.account_id, s.raw_quality) {
+            Offer::Improves { .. } => Ok(()),
+            Offer::RoundNotTracked => Err(DropReason::RoundExpired),
+            Offer::NotBetter { .. } | Offer::KeyCapReached => Err(DropReason::Superseded),
+        }
+    }
+
+    fn commit(&self, job: &ForwardJob) -> bool {
+        let s = &job.submission;
+        matches!(
+            self.0
+                .lock()
+                .offer(s.height, &s.block_hash, &s.account_id, s.raw_quality),
+            Offer::Improves { .. }
+        )
+    }
+}

@@ -47,7 +47,8 @@ impl HttpRequest {
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> HttpRequest {
-        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
         self
     }
 }

@@ -7,7 +7,9 @@ use std::fs::OpenOptions;
 use std::path::PathBuf;
 
 use log::LevelFilter;
-use simplelog::{ColorChoice, CombinedLogger, ConfigBuilder, SharedLogger, TermLogger, TerminalMode, WriteLogger};
+use simplelog::{
+    ColorChoice, CombinedLogger, ConfigBuilder, SharedLogger, TermLogger, TerminalMode, WriteLogger,
+};
 
 use crate::config::LoggingSettings;
 
@@ -15,7 +17,10 @@ use crate::config::LoggingSettings;
 pub enum LoggingError {
     /// `RUST_LOG` is set but is not a level name.
     BadLevel(String),
-    File { path: PathBuf, source: std::io::Error },
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     AlreadySet,
 }
 
@@ -42,7 +47,10 @@ impl std::error::Error for LoggingError {
 }
 
 /// The level to use: `RUST_LOG` when set and non-empty, else the configured one.
-pub fn effective_level(configured: LevelFilter, rust_log: Option<&str>) -> Result<LevelFilter, LoggingError> {
+pub fn effective_level(
+    configured: LevelFilter,
+    rust_log: Option<&str>,
+) -> Result<LevelFilter, LoggingError> {
     match rust_log.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(configured),
         Some(value) => value
@@ -85,9 +93,18 @@ mod tests {
 
     #[test]
     fn rust_log_overrides_with_a_level_name_only() {
-        assert_eq!(effective_level(LevelFilter::Info, None).unwrap(), LevelFilter::Info);
-        assert_eq!(effective_level(LevelFilter::Info, Some("debug")).unwrap(), LevelFilter::Debug);
-        assert_eq!(effective_level(LevelFilter::Info, Some(" ")).unwrap(), LevelFilter::Info);
+        assert_eq!(
+            effective_level(LevelFilter::Info, None).unwrap(),
+            LevelFilter::Info
+        );
+        assert_eq!(
+            effective_level(LevelFilter::Info, Some("debug")).unwrap(),
+            LevelFilter::Debug
+        );
+        assert_eq!(
+            effective_level(LevelFilter::Info, Some(" ")).unwrap(),
+            LevelFilter::Info
+        );
         assert!(effective_level(LevelFilter::Info, Some("pocx=debug")).is_err());
     }
 }

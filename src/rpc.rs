@@ -62,7 +62,11 @@ pub struct RawJson(pub std::sync::Arc<[u8]>);
 impl RawJson {
     pub fn from_value(value: &Value) -> RawJson {
         // Serialising a Value cannot fail: its map keys are strings.
-        RawJson(serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec()).into())
+        RawJson(
+            serde_json::to_vec(value)
+                .unwrap_or_else(|_| b"null".to_vec())
+                .into(),
+        )
     }
 }
 
@@ -95,7 +99,8 @@ pub fn answer_body(body: &[u8], dispatch: &mut dyn FnMut(&Call) -> CallResult) -
             if answers.is_empty() {
                 return None;
             }
-            let mut out = Vec::with_capacity(answers.iter().map(|a| a.len() + 1).sum::<usize>() + 2);
+            let mut out =
+                Vec::with_capacity(answers.iter().map(|a| a.len() + 1).sum::<usize>() + 2);
             out.push(b'[');
             for (i, answer) in answers.iter().enumerate() {
                 if i > 0 {
@@ -125,7 +130,8 @@ fn answer_one(request: &Value, dispatch: &mut dyn FnMut(&Call) -> CallResult) ->
 
 fn parse_call(request: &Value) -> Result<Call<'_>, (RpcError, &Value)> {
     const NULL: &Value = &Value::Null;
-    let invalid = |why: &str| RpcError::new(code::INVALID_REQUEST, format!("invalid request: {why}"));
+    let invalid =
+        |why: &str| RpcError::new(code::INVALID_REQUEST, format!("invalid request: {why}"));
     let Value::Object(object) = request else {
         return Err((invalid("not an object"), NULL));
     };
@@ -206,10 +212,23 @@ mod tests {
         assert_eq!(answer("{not json").unwrap()["error"]["code"], -32700);
         assert_eq!(answer("{not json").unwrap()["id"], Value::Null);
         assert_eq!(answer("42").unwrap()["error"]["code"], -32600);
-        assert_eq!(answer(r#"{"jsonrpc":"1.0","method":"ping","id":1}"#).unwrap()["id"], 1);
-        assert_eq!(answer(r#"{"jsonrpc":"2.0","id":1}"#).unwrap()["error"]["code"], -32600);
-        assert_eq!(answer(r#"{"jsonrpc":"2.0","method":"ping","id":{}}"#).unwrap()["error"]["code"], -32600);
-        assert_eq!(answer(r#"{"jsonrpc":"2.0","method":"ping","params":3,"id":1}"#).unwrap()["error"]["code"], -32600);
+        assert_eq!(
+            answer(r#"{"jsonrpc":"1.0","method":"ping","id":1}"#).unwrap()["id"],
+            1
+        );
+        assert_eq!(
+            answer(r#"{"jsonrpc":"2.0","id":1}"#).unwrap()["error"]["code"],
+            -32600
+        );
+        assert_eq!(
+            answer(r#"{"jsonrpc":"2.0","method":"ping","id":{}}"#).unwrap()["error"]["code"],
+            -32600
+        );
+        assert_eq!(
+            answer(r#"{"jsonrpc":"2.0","method":"ping","params":3,"id":1}"#).unwrap()["error"]
+                ["code"],
+            -32600
+        );
         let missing = answer(r#"{"jsonrpc":"2.0","method":"nope","id":1}"#).unwrap();
         assert_eq!(missing["error"]["code"], -32601);
         assert_eq!(missing["error"]["data"]["method"], "nope");

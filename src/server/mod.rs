@@ -174,8 +174,12 @@ impl Drop for HttpServer {
 /// An address the keeper can connect to: the unspecified address means loopback.
 fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port()),
-        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port()),
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
+        }
         _ => addr,
     }
 }
@@ -243,7 +247,10 @@ impl Worker {
             Ok(response) => response,
             Err(_) => {
                 self.counters.panics.fetch_add(1, Ordering::Relaxed);
-                log::error!("{}: a request handler panicked; answered 500", self.config.name);
+                log::error!(
+                    "{}: a request handler panicked; answered 500",
+                    self.config.name
+                );
                 HttpResponse::text(500, "internal error\n")
             }
         }
@@ -274,7 +281,8 @@ const MAX_DRAINED_BODY: usize = 1 << 31;
 
 impl Reaper {
     fn start(name: &str) -> io::Result<Reaper> {
-        let (sender, receiver): (Sender<tiny_http::Request>, Receiver<tiny_http::Request>) = bounded(64);
+        let (sender, receiver): (Sender<tiny_http::Request>, Receiver<tiny_http::Request>) =
+            bounded(64);
         let thread = thread::Builder::new()
             .name(format!("{name}-reaper"))
             .spawn(move || {
@@ -298,8 +306,8 @@ fn reaper_fallback(request: tiny_http::Request) {
     }
     // `respond` writes first and drops (drains) afterwards; building our own answer through
     // `into_writer` would drain first.
-    let response = tiny_http::Response::from_string("request body larger than 64 KiB\n")
-        .with_status_code(413);
+    let response =
+        tiny_http::Response::from_string("request body larger than 64 KiB\n").with_status_code(413);
     let _ = catch_unwind(AssertUnwindSafe(|| request.respond(response)));
 }
 
@@ -329,7 +337,9 @@ impl Rotation {
         let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         // Up to 2 s of jitter, so connections opened together do not all close together.
         let jitter = u64::from(peer.port()) % 2000;
-        let limit = u64::try_from(after.as_millis()).unwrap_or(u64::MAX).saturating_add(jitter);
+        let limit = u64::try_from(after.as_millis())
+            .unwrap_or(u64::MAX)
+            .saturating_add(jitter);
         let mut seen = self.first_seen.lock();
         if seen.len() > 100_000 {
             seen.retain(|_, first| now.saturating_sub(*first) < Self::FORGET_MS);

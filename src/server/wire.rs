@@ -18,7 +18,10 @@ pub enum ReadFailure {
 }
 
 /// Copies the head of `request` and reads its body, at most `max_body` bytes.
-pub fn read_request(request: &mut tiny_http::Request, max_body: usize) -> Result<HttpRequest, ReadFailure> {
+pub fn read_request(
+    request: &mut tiny_http::Request,
+    max_body: usize,
+) -> Result<HttpRequest, ReadFailure> {
     if request.body_length().is_some_and(|len| len > max_body) {
         return Err(ReadFailure::TooLarge);
     }
@@ -28,10 +31,17 @@ pub fn read_request(request: &mut tiny_http::Request, max_body: usize) -> Result
         .headers()
         .iter()
         .take(64)
-        .map(|h| (h.field.as_str().as_str().to_ascii_lowercase(), h.value.as_str().to_owned()))
+        .map(|h| {
+            (
+                h.field.as_str().as_str().to_ascii_lowercase(),
+                h.value.as_str().to_owned(),
+            )
+        })
         .collect();
     let mut body = Vec::with_capacity(request.body_length().unwrap_or(0).min(max_body));
-    let limit = u64::try_from(max_body).unwrap_or(u64::MAX).saturating_add(1);
+    let limit = u64::try_from(max_body)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
     request
         .as_reader()
         .take(limit)
@@ -111,7 +121,9 @@ pub fn write_response(
 fn is_client_gone(error: &io::Error) -> bool {
     matches!(
         error.kind(),
-        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+        io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
     )
 }
 

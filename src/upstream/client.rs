@@ -50,7 +50,11 @@ pub struct UpstreamClient {
 
 impl UpstreamClient {
     /// `timeout` bounds every call as a whole (connect, send, receive).
-    pub fn new(settings: &UpstreamSettings, timeout: Duration, connections: usize) -> UpstreamClient {
+    pub fn new(
+        settings: &UpstreamSettings,
+        timeout: Duration,
+        connections: usize,
+    ) -> UpstreamClient {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
@@ -87,7 +91,8 @@ impl UpstreamClient {
     pub fn call(&self, method: &str, params: Value) -> Result<Value, UpstreamError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id});
-        let body = serde_json::to_vec(&body).map_err(|e| UpstreamError::BadResponse(e.to_string()))?;
+        let body =
+            serde_json::to_vec(&body).map_err(|e| UpstreamError::BadResponse(e.to_string()))?;
         match self.post(&body, false) {
             Err(UpstreamError::Unauthorized { .. }) if self.is_cookie() => self.post(&body, true),
             other => other,
@@ -176,12 +181,16 @@ pub fn parse_rpc_answer(bytes: &[u8]) -> Result<Value, UpstreamError> {
         UpstreamError::BadResponse(format!("not JSON (starts with {start:?})"))
     })?;
     let Value::Object(mut object) = value else {
-        return Err(UpstreamError::BadResponse("answer is not a JSON object".into()));
+        return Err(UpstreamError::BadResponse(
+            "answer is not a JSON object".into(),
+        ));
     };
     if let Some(error) = object.remove("error").filter(|e| !e.is_null()) {
         let code = error.get("code").and_then(Value::as_i64);
         let Some(code) = code else {
-            return Err(UpstreamError::BadResponse("error without an integer code".into()));
+            return Err(UpstreamError::BadResponse(
+                "error without an integer code".into(),
+            ));
         };
         let message = error
             .get("message")
@@ -205,7 +214,9 @@ pub fn parse_mining_info(result: Value) -> Result<MiningInfo, UpstreamError> {
     let bad = |what: &str| UpstreamError::BadResponse(format!("mining info: {what}"));
     let text = |name: &str| -> Result<String, UpstreamError> {
         match result.get(name).and_then(Value::as_str) {
-            Some(s) if !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Some(s)
+                if !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
                 Ok(s.to_owned())
             }
             _ => Err(bad(&format!("`{name}` missing or not hex"))),
@@ -231,7 +242,9 @@ pub fn parse_mining_info(result: Value) -> Result<MiningInfo, UpstreamError> {
 
 fn parse_submit_answer(result: &Value) -> Result<SubmitAnswer, UpstreamError> {
     if !result.is_object() {
-        return Err(UpstreamError::BadResponse("submit answer is not an object".into()));
+        return Err(UpstreamError::BadResponse(
+            "submit answer is not an object".into(),
+        ));
     }
     Ok(SubmitAnswer {
         raw_quality: result.get("raw_quality").and_then(Value::as_u64),
@@ -280,7 +293,13 @@ mod tests {
 
     #[test]
     fn base64_matches_rfc_4648_examples() {
-        let cases = [("", ""), ("f", "Zg=="), ("fo", "Zm8="), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")];
+        let cases = [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foobar", "Zm9vYmFy"),
+        ];
         for (plain, encoded) in cases {
             assert_eq!(base64_encode(plain.as_bytes()), encoded);
         }
@@ -303,7 +322,10 @@ mod tests {
     #[test]
     fn html_and_garbage_are_bad_responses() {
         for body in [&b"<html>oops</html>"[..], b"", b"[1,2]", b"{\"id\":1}"] {
-            assert!(matches!(parse_rpc_answer(body), Err(UpstreamError::BadResponse(_))));
+            assert!(matches!(
+                parse_rpc_answer(body),
+                Err(UpstreamError::BadResponse(_))
+            ));
         }
     }
 

@@ -18,7 +18,10 @@ fn echo_server(workers: usize, io_timeout: Duration) -> HttpServer {
             if request.path == "/panic" {
                 panic!("handler panic on purpose");
             }
-            HttpResponse::text(200, format!("{} {} {}", request.method, request.path, request.body.len()))
+            HttpResponse::text(
+                200,
+                format!("{} {} {}", request.method, request.path, request.body.len()),
+            )
         }),
     )
     .unwrap()
@@ -27,7 +30,9 @@ fn echo_server(workers: usize, io_timeout: Duration) -> HttpServer {
 /// Sends raw bytes and reads one response (headers + Content-Length body).
 fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     stream.write_all(raw).unwrap();
     read_response(&mut stream)
 }
@@ -53,7 +58,10 @@ fn read_response(stream: &mut TcpStream) -> String {
 }
 
 fn get(addr: SocketAddr, path: &str) -> String {
-    exchange(addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
 }
 
 #[test]
@@ -64,7 +72,13 @@ fn a_panicking_handler_costs_one_500_not_a_worker() {
         assert!(get(addr, "/panic").starts_with("HTTP/1.1 500"));
         assert!(get(addr, "/fine").contains("GET /fine 0"));
     }
-    assert_eq!(server.counters().panics.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        server
+            .counters()
+            .panics
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
     server.shutdown();
 }
 
@@ -82,7 +96,11 @@ fn a_huge_content_length_gets_413_without_reading_the_body() {
     assert!(get(addr, "/still-serving").contains("200 OK"));
     // Just over the limit, announced honestly: still 413.
     let body = vec![b'x'; 64 * 1024 + 1];
-    let mut raw = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    let mut raw = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
     raw.extend_from_slice(&body);
     let answer = exchange(addr, &raw);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer:?}");
@@ -94,7 +112,9 @@ fn an_endless_chunked_body_is_cut_off_at_the_limit() {
     let server = echo_server(2, Duration::from_secs(5));
     let addr = server.local_addr();
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     stream
         .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
         .unwrap();
@@ -115,7 +135,9 @@ fn an_endless_chunked_body_is_cut_off_at_the_limit() {
 fn pipelined_requests_are_answered_in_order() {
     let server = echo_server(2, Duration::from_secs(5));
     let mut stream = TcpStream::connect(server.local_addr()).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     stream
         .write_all(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nPOST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
         .unwrap();
@@ -145,7 +167,8 @@ fn stalled_and_slow_clients_do_not_stop_real_ones() {
     // A client that reads its answer one byte at a time, slowly.
     let slow = thread::spawn(move || {
         let mut s = TcpStream::connect(addr).unwrap();
-        s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
         let mut byte = [0u8; 1];
         let mut got = 0;
         while got < 20 && s.read(&mut byte).unwrap_or(0) == 1 {
@@ -159,7 +182,11 @@ fn stalled_and_slow_clients_do_not_stop_real_ones() {
     while Instant::now() < deadline {
         let started = Instant::now();
         assert!(get(addr, "/miner").contains("200 OK"));
-        assert!(started.elapsed() < Duration::from_secs(1), "a real client waited {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "a real client waited {:?}",
+            started.elapsed()
+        );
         served += 1;
         thread::sleep(Duration::from_millis(100));
     }
@@ -195,7 +222,11 @@ fn shutdown_is_prompt_and_closes_the_port() {
     assert!(get(addr, "/").contains("200 OK"));
     let started = Instant::now();
     server.shutdown();
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     thread::sleep(Duration::from_millis(100));
     assert!(TcpStream::connect(addr).is_err());
 }
