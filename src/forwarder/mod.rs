@@ -264,10 +264,18 @@ impl Stage {
         }
         // Idle forwarding threads return as soon as the dispatcher has gone; wait for the rest
         // only until the deadline.
-        while threads.connections_alive.recv_deadline(give_up_at).is_ok() {}
+        let all_returned = loop {
+            match threads.connections_alive.recv_deadline(give_up_at) {
+                Ok(_) => continue,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break true,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => break false,
+            }
+        };
         let mut hung = 0usize;
         for handle in threads.connections {
-            if handle.is_finished() {
+            // Once every thread has dropped its end of the channel they are all returning, so
+            // joining them cannot block on an upstream call.
+            if all_returned || handle.is_finished() {
                 if handle.join().is_err() {
                     log::error!("forwarding thread panicked");
                 }
