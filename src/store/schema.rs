@@ -169,7 +169,8 @@ fn migrate(conn: &Connection, from: u32) -> rusqlite::Result<()> {
         tx.execute_batch(step)?;
         tx.pragma_update(None, "user_version", next)?;
         tx.commit()?;
-        if version > 0 {
+        // A new file is laid out step by step too; only an existing file is "migrated".
+        if from > 0 {
             log::info!("history database migrated from schema version {version} to {next}");
         }
         version = next;
