@@ -24,7 +24,7 @@ use crate::events::{now_ms, DropReason, ForwardJob, OutcomeRecord, OutcomeSink};
 use crate::filter::{Filter, Offer, DEFAULT_MAX_KEYS_PER_ROUND};
 use crate::forwarder::{ForwardGate, Forwarder, ForwarderConfig};
 use crate::handlers::{self, Context};
-use crate::limits::RateLimiter;
+use crate::limits::{ConnectionLimiter, RateLimiter};
 use crate::protocol::{NonceSubmission, SubmitAnswer};
 use crate::server::{HttpServer, ServerConfig};
 use crate::stats::{Gauges, Stats, UpstreamStatus};
@@ -138,6 +138,8 @@ impl App {
         });
         let refresher = start_refresher(config, &cache, &client, &filter, &stats, &store)?;
         let gauges = make_gauges(&forwarder, &verifier, &store, &filter, &cache);
+        let miner_server_config =
+            ServerConfig::new("miner", config.listen_address, config.server.workers);
         let context = Context {
             cache: cache.clone(),
             refresh: refresher.handle(),
@@ -153,13 +155,17 @@ impl App {
                 .server
                 .max_requests_per_second_per_ip
                 .map(RateLimiter::new),
+            connection_limiter: config
+                .server
+                .max_connections_per_ip
+                .map(|max| ConnectionLimiter::new(max, miner_server_config.io_timeout)),
             stats_on_miner_port: config.server.stats_on_miner_port,
             mining_info_ttl: config.cache.mining_info_ttl,
             gauges: gauges.clone(),
         };
         let context = Arc::new(context);
         let miner_server = HttpServer::start(
-            ServerConfig::new("miner", config.listen_address, config.server.workers),
+            miner_server_config,
             Arc::new(move |request| handlers::handle(&context, request)),
         )
         .map_err(AppError::Listen)?;

@@ -21,7 +21,7 @@ use crate::events::{now_ms, ForwardJob, MachineId, SubmissionRecord};
 use crate::filter::{Filter, Offer};
 use crate::forwarder::Forwarder;
 use crate::http::{HttpRequest, HttpResponse};
-use crate::limits::RateLimiter;
+use crate::limits::{ConnectionLimiter, RateLimiter};
 use crate::protocol::{code, NonceSubmission};
 use crate::rpc::{self, Call, CallResult, RawJson, RpcError};
 use crate::stats::{Gauges, Stats};
@@ -49,6 +49,7 @@ pub struct Context {
     /// The exact `Authorization` value miners must send, when auth is on.
     pub expected_auth: Option<String>,
     pub rate_limiter: Option<RateLimiter>,
+    pub connection_limiter: Option<ConnectionLimiter>,
     pub stats_on_miner_port: bool,
     pub mining_info_ttl: Duration,
     /// Live gauges for `/stats`, `/metrics` and `/health` (queue depths, store health…).
@@ -83,6 +84,13 @@ fn handle_rpc(ctx: &Context, request: &HttpRequest) -> HttpResponse {
             let body = rpc::error_response(&RpcError::new(code, message), &Value::Null);
             return HttpResponse::json(401, body)
                 .with_header("WWW-Authenticate", "Basic realm=\"pocx_aggregator\"".into());
+        }
+    }
+    if let (Some(limiter), Some(peer)) = (&ctx.connection_limiter, request.remote) {
+        if !limiter.allow(peer) {
+            let err = RpcError::new(code::RATE_LIMITED, "rate limited: too many connections");
+            return HttpResponse::json(429, rpc::error_response(&err, &Value::Null))
+                .with_header("Retry-After", "1".into());
         }
     }
     if let (Some(limiter), Some(peer)) = (&ctx.rate_limiter, request.remote) {

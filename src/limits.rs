@@ -1,13 +1,18 @@
-//! Optional per-IP request rate limit for the miner port (`server.max_requests_per_second_per_ip`).
+//! Optional per-IP limits for the miner port, both off by default.
 //!
-//! A token bucket per client IP, refilled continuously, holding at most one second's worth. The
-//! table is bounded: when it is full, buckets idle for a while are forgotten first, and a client
+//! - `server.max_requests_per_second_per_ip`: a token bucket per client IP, refilled
+//!   continuously, holding at most one second's worth.
+//! - `server.max_connections_per_ip`: connections are told apart by the peer's port. The HTTP
+//!   layer does not report connections opening and closing, so a connection counts as open while
+//!   it has sent a request within the I/O timeout (an idle connection is closed by then anyway).
+//!
+//! Both tables are bounded: when full, entries idle for a while are forgotten first, and a client
 //! that still finds no room is let through (a full table must never lock honest miners out).
-//! Off by default; farms behind one NAT address should leave it off or set it high.
+//! Farms behind one NAT address should leave these off or set them high.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::time::Instant;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -60,10 +65,77 @@ impl RateLimiter {
     }
 }
 
+pub struct ConnectionLimiter {
+    max: usize,
+    idle_after: Duration,
+    open: Mutex<HashMap<IpAddr, Vec<(u16, Instant)>>>,
+}
+
+impl ConnectionLimiter {
+    /// `idle_after`: how long a silent connection still counts (the server's I/O timeout).
+    pub fn new(max_per_ip: u32, idle_after: Duration) -> ConnectionLimiter {
+        ConnectionLimiter {
+            max: usize::try_from(max_per_ip.max(1)).unwrap_or(usize::MAX),
+            idle_after,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// True when a request from `peer` may be served: its connection is already counted, or its
+    /// IP has room for one more.
+    pub fn allow(&self, peer: SocketAddr) -> bool {
+        self.allow_at(peer, Instant::now())
+    }
+
+    fn allow_at(&self, peer: SocketAddr, now: Instant) -> bool {
+        let idle_after = self.idle_after;
+        let alive = |seen: &Instant| now.saturating_duration_since(*seen) < idle_after;
+        let mut open = self.open.lock();
+        if open.len() >= MAX_TRACKED_IPS && !open.contains_key(&peer.ip()) {
+            open.retain(|_, conns| conns.iter().any(|(_, seen)| alive(seen)));
+            if open.len() >= MAX_TRACKED_IPS {
+                return true;
+            }
+        }
+        let conns = open.entry(peer.ip()).or_default();
+        conns.retain(|(_, seen)| alive(seen));
+        if let Some(entry) = conns.iter_mut().find(|(port, _)| *port == peer.port()) {
+            entry.1 = now;
+            return true;
+        }
+        if conns.len() < self.max {
+            conns.push((peer.port(), now));
+            true
+        } else {
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn connections_beyond_the_limit_are_refused_until_one_goes_quiet() {
+        let limiter = ConnectionLimiter::new(2, Duration::from_secs(5));
+        let at = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let start = Instant::now();
+        assert!(limiter.allow_at(at(1000), start));
+        assert!(limiter.allow_at(at(1001), start));
+        assert!(
+            limiter.allow_at(at(1000), start),
+            "a counted connection keeps going"
+        );
+        assert!(!limiter.allow_at(at(1002), start));
+        let other_ip = SocketAddr::from(([127, 0, 0, 2], 1002));
+        assert!(limiter.allow_at(other_ip, start));
+        let later = start + Duration::from_secs(6);
+        assert!(
+            limiter.allow_at(at(1002), later),
+            "quiet connections stop counting"
+        );
+    }
 
     #[test]
     fn a_burst_beyond_the_rate_is_refused_then_refilled() {
