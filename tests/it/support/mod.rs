@@ -81,15 +81,14 @@ impl Farm {
         adjust(&mut config);
         let app = App::start(&config, true).unwrap();
         let url = format!("http://{}/", app.miner_addr().unwrap());
-        let farm = Farm {
+        Farm {
             upstream,
             app: Some(app),
             config,
             url,
             dir,
             agent: agent(),
-        };
-        farm
+        }
     }
 
     /// Waits until the aggregator serves the upstream's current round.
