@@ -7,6 +7,7 @@ mod cache;
 mod chain;
 mod config_file;
 mod dashboard;
+mod endpoints;
 mod faults;
 mod forwarding;
 mod lifecycle;

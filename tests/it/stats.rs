@@ -1,6 +1,6 @@
 //! Integration tests: stats (capacity, activity, rounds window, restore, /metrics text).
 
-mod prometheus;
+pub mod prometheus;
 
 use std::sync::Arc;
 

@@ -10,11 +10,11 @@ use pocx_aggregator::stats::{Gauges, UpstreamStatus, LATENCY_BUCKETS_SECS};
 use super::{outcome, round, stats, sub, MINUTE, T0};
 
 /// One sample line of the text format: name, labels, value.
-type Sample = (String, Vec<(String, String)>, f64);
+pub type Sample = (String, Vec<(String, String)>, f64);
 
 /// A strict little parser for Prometheus text format 0.0.4: every line must be a HELP, a TYPE,
 /// or a sample of a declared family.
-fn parse_exposition(text: &str) -> (HashMap<String, String>, Vec<Sample>) {
+pub fn parse_exposition(text: &str) -> (HashMap<String, String>, Vec<Sample>) {
     let mut types = HashMap::new();
     let mut samples = Vec::new();
     for line in text.lines() {
