@@ -309,7 +309,7 @@ impl Poller {
                 UpstreamError::Unauthorized { .. } => {
                     log::error!("{error}: check the upstream credentials; {serving}")
                 }
-                _ => log::warn!("upstream unreachable: {error}; {serving}"),
+                _ => log::warn!("{error}; {serving}"),
             }
         }
     }
