@@ -233,17 +233,17 @@ impl Poller {
                     if since < MIN_FORCED_GAP {
                         thread::sleep(MIN_FORCED_GAP - since);
                     }
-                    self.poll();
+                    let started = self.poll();
                     last_poll = Instant::now();
-                    next_poll = last_poll + interval;
+                    next_poll = next_poll_after(started, last_poll, interval);
                     for reply in waiting {
                         let _ = reply.try_send(());
                     }
                 }
                 default(wait) => {
-                    self.poll();
+                    let started = self.poll();
                     last_poll = Instant::now();
-                    next_poll = last_poll + interval;
+                    next_poll = next_poll_after(started, last_poll, interval);
                 }
             }
             if stop.try_recv().is_ok() {
@@ -252,7 +252,8 @@ impl Poller {
         }
     }
 
-    fn poll(&mut self) {
+    /// One upstream call; returns when it started.
+    fn poll(&mut self) -> Instant {
         let started = Instant::now();
         self.cache.upstream_calls.fetch_add(1, Ordering::Relaxed);
         let result = self.client.get_mining_info();
@@ -263,6 +264,7 @@ impl Poller {
         }
         let health = self.cache.health();
         (self.on_health)(&health, took);
+        started
     }
 
     fn on_success(&mut self, info: &MiningInfo, took: Duration) {
@@ -305,14 +307,46 @@ impl Poller {
             };
             match error {
                 UpstreamError::Unauthorized { .. } => {
-                    log::error!("upstream refused our credentials: {error}; {serving}")
+                    log::error!("{error}: check the upstream credentials; {serving}")
                 }
-                _ => log::warn!("upstream unreachable: {error}; {serving}"),
+                _ => log::warn!("{error}; {serving}"),
             }
         }
     }
 }
 
+/// Polls are spaced from the start of one to the start of the next, so a new block waits at
+/// most one interval plus one call for the next poll, not one interval plus two calls. A call
+/// slower than the interval is followed by the next after a short gap, never back to back.
+fn next_poll_after(started: Instant, finished: Instant, interval: Duration) -> Instant {
+    let from_start = started + interval;
+    if from_start > finished {
+        from_start
+    } else {
+        finished + MIN_FORCED_GAP.min(interval)
+    }
+}
+
 fn short(hex: &str) -> &str {
     hex.get(..16).unwrap_or(hex)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_are_spaced_from_start_to_start() {
+        let start = Instant::now();
+        let second = Duration::from_secs(1);
+        let quick = start + Duration::from_millis(30);
+        assert_eq!(next_poll_after(start, quick, second), start + second);
+        let slow = start + Duration::from_secs(5);
+        assert_eq!(next_poll_after(start, slow, second), slow + MIN_FORCED_GAP);
+        let fast_interval = Duration::from_millis(50);
+        assert_eq!(
+            next_poll_after(start, slow, fast_interval),
+            slow + fast_interval
+        );
+    }
 }

@@ -2,8 +2,11 @@
 //!
 //! [`check_dashboard`] takes the URL of any running dashboard plus what its `/stats` says, and
 //! checks what a person would see: tables, chart, hostile names shown as text, no "undefined" or
-//! "NaN", the stale banner once the data source stops answering. Here it runs against the
-//! dashboard handler on a local tiny_http server with fixture data.
+//! "NaN", the stale banner once the data source stops answering. It runs against the dashboard
+//! handler on a local tiny_http server with fixture data, and against a whole aggregator fed by
+//! simulated miners (`live`).
+
+mod live;
 
 use std::path::PathBuf;
 use std::sync::Arc;

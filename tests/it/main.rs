@@ -5,6 +5,7 @@ mod support;
 mod browser;
 mod cache;
 mod chain;
+mod cli;
 mod config_file;
 mod dashboard;
 mod endpoints;
