@@ -259,12 +259,12 @@ fn keep_alive_status(stream: &mut TcpStream, body: &str) -> Option<u16> {
 }
 
 #[test]
-#[ignore = "server.max_connections_per_ip is parsed and documented but not enforced"]
 fn connections_above_the_per_ip_limit_are_not_served() {
     let farm = Farm::start_with(Default::default(), |cfg| {
         cfg.server.max_connections_per_ip = Some(2);
     });
-    farm.wait_for_round();
+    // Only JSON-RPC requests count against the limit; wait through /health.
+    crate::support::wait_until(Duration::from_secs(5), || farm.get("/health").0 == 200);
     let addr = miner_addr(&farm);
     let body = call(json!(1));
     let open = |_| {
@@ -285,9 +285,11 @@ fn connections_above_the_per_ip_limit_are_not_served() {
         Some(200),
         "a third connection from one IP was served with a limit of 2"
     );
-    // Closing one makes room again.
+    // A connection stops counting once it has been quiet for the I/O timeout (the HTTP layer
+    // does not report closes), so room comes back within about 5 s of closing one.
     drop(held.pop());
-    std::thread::sleep(Duration::from_millis(200));
-    let mut again = open(0);
-    assert_eq!(keep_alive_status(&mut again, &body), Some(200));
+    crate::support::wait_until(Duration::from_secs(8), || {
+        let mut again = open(0);
+        keep_alive_status(&mut again, &body) == Some(200)
+    });
 }
