@@ -9,6 +9,7 @@ mod config_file;
 mod dashboard;
 mod faults;
 mod forwarding;
+mod hostile;
 mod lifecycle;
 mod rpc;
 mod server;
