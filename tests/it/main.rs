@@ -11,6 +11,7 @@ mod dashboard;
 mod endpoints;
 mod faults;
 mod forwarding;
+mod hostile;
 mod lifecycle;
 mod rpc;
 mod server;
