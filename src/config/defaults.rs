@@ -66,4 +66,4 @@ pub const LOG_LEVEL: &str = "info";
 pub const LOG_FILE: &str = "aggregator.log";
 
 /// Largest configuration file read, in bytes.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = 64 * 1024;

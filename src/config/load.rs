@@ -31,6 +31,7 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 
 /// Checks a configuration given as YAML text.
 pub fn from_yaml_str(text: &str) -> Result<Config, ConfigError> {
+    check_text_bounds(text)?;
     let mut document: Value = serde_yaml::from_str(text)?;
     document.apply_merge()?;
     from_document(&document)
@@ -346,4 +347,54 @@ fn logging_settings(logging: &Section) -> Result<LoggingSettings, ConfigError> {
             .map(PathBuf::from),
     };
     Ok(LoggingSettings { level, file })
+}
+
+/// Most aliases (`*name`) a configuration may use. YAML aliases can expand a small text into a
+/// huge document before any key is checked; a configuration needs a handful at most.
+const MAX_ALIASES: usize = 16;
+
+/// Refuses texts whose parsing alone could cost more memory or time than a configuration
+/// deserves: over the size limit, or with more aliases than [`MAX_ALIASES`].
+fn check_text_bounds(text: &str) -> Result<(), ConfigError> {
+    let too_large = u64::try_from(text.len()).unwrap_or(u64::MAX) > defaults::MAX_FILE_BYTES;
+    if too_large {
+        return Err(ConfigError::invalid(
+            "",
+            format!("the configuration is larger than {} bytes", defaults::MAX_FILE_BYTES),
+        ));
+    }
+    if count_aliases(text) > MAX_ALIASES {
+        return Err(ConfigError::invalid(
+            "",
+            format!("more than {MAX_ALIASES} YAML aliases (*name); write the values out instead"),
+        ));
+    }
+    Ok(())
+}
+
+/// Counts `*name` alias tokens outside quotes and comments. It may over-count in odd plain
+/// scalars (a value starting with `*` is an alias in YAML anyway), never under-count.
+fn count_aliases(text: &str) -> usize {
+    let mut count = 0;
+    for line in text.lines() {
+        let mut quote: Option<char> = None;
+        let mut previous = ' ';
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if c == '"' || c == '\'' => quote = Some(c),
+                None if c == '#' && previous.is_whitespace() => break,
+                None if c == '*' && matches!(previous, ' ' | '\t' | '[' | '{' | ',' | '-' | ':') => {
+                    if chars.peek().is_some_and(|next| !next.is_whitespace()) {
+                        count += 1;
+                    }
+                }
+                None => {}
+            }
+            previous = c;
+        }
+    }
+    count
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use super::error::printable;
 use super::{SubmitUpstream, UpstreamError};
 use crate::config::{UpstreamAuth, UpstreamSettings};
 use crate::protocol::{NonceSubmission, SubmitAnswer};
@@ -192,13 +193,7 @@ pub fn parse_rpc_answer(bytes: &[u8]) -> Result<Value, UpstreamError> {
                 "error without an integer code".into(),
             ));
         };
-        let message = error
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .chars()
-            .take(200)
-            .collect();
+        let message = printable(error.get("message").and_then(Value::as_str).unwrap_or(""));
         return Err(UpstreamError::Rpc {
             code,
             message,

@@ -55,11 +55,23 @@ impl UpstreamError {
                 .as_ref()
                 .and_then(|d| d.get("reason"))
                 .and_then(|r| r.as_str())
-                .map(str::to_owned)
+                .map(printable)
                 .unwrap_or_else(|| message.clone()),
             other => other.to_string(),
         }
     }
+}
+
+/// Longest piece of upstream text kept in a message.
+pub const MAX_UPSTREAM_TEXT: usize = 200;
+
+/// Upstream text made safe for one log line: control characters (newlines, terminal escapes)
+/// become spaces, and the length is bounded.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .take(MAX_UPSTREAM_TEXT)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 impl fmt::Display for UpstreamError {

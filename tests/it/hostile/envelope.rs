@@ -328,7 +328,6 @@ fn id_text(answer: &[u8]) -> String {
 /// 0.6844818911988574, not 0.6844818911988575. Real miners send UUID strings; kept ignored
 /// until exact float parsing is switched on.
 #[test]
-#[ignore = "fractional ids are not always read exactly"]
 fn float_ids_are_echoed_exactly() {
     let sent = "0.6844818911988574500";
     let body = format!(r#"{{"jsonrpc":"2.0","method":"get_mining_info","id":{sent}}}"#);

@@ -239,7 +239,6 @@ fn malformed_error_members_are_garbage() {
 /// line breaks and terminal escapes into every log line and message that shows the error.
 /// Kept ignored until `UpstreamError` escapes upstream text the way configuration errors do.
 #[test]
-#[ignore = "upstream error text is shown unescaped"]
 fn upstream_error_text_prints_as_one_line() {
     let body = br#"{"error":{"code":-1,"message":"busy\n[ERROR] forged line\u001b[2J","data":{"reason":"a\nb"}}}"#;
     let error = parse_rpc_answer(body).unwrap_err();
