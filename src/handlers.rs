@@ -153,6 +153,18 @@ fn submit_nonce(ctx: &Context, params: Option<&Value>, machine: &MachineId) -> C
                 .with_data(json!({"reason": "generation signature does not match the round"})),
         );
     }
+    // Upstreams check the claim against the round and refuse a mismatch (-32001 on the mock
+    // chain): refusing it here tells the miner, instead of letting it take the key's best slot
+    // until the upstream's refusal rolls it back.
+    if submission.base_target != round.base_target {
+        return Err(
+            RpcError::new(code::INVALID_SUBMISSION, "invalid submission").with_data(json!({
+                "reason": "base target does not match the round",
+                "expected": round.base_target,
+                "submitted": submission.base_target,
+            })),
+        );
+    }
     // The round's base target as upstream gave it, never the miner's claim.
     let poc_time = ctx
         .bender
@@ -165,7 +177,7 @@ fn submit_nonce(ctx: &Context, params: Option<&Value>, machine: &MachineId) -> C
         poc_time,
         received_ms,
     };
-    let forwarded = route(ctx, &job);
+    let forwarded = improves(ctx, &job);
     let record = SubmissionRecord {
         account_id: job.submission.account_id.clone(),
         machine: machine.clone(),
@@ -175,53 +187,75 @@ fn submit_nonce(ctx: &Context, params: Option<&Value>, machine: &MachineId) -> C
         received_ms,
         forwarded,
     };
+    // Recorded before it is handed on: a fast upstream answer must find the account and the
+    // machine in the statistics (and the submission row ahead of its outcome in the store).
     ctx.stats.record_submission(&record);
     if let Some(store) = &ctx.store {
         store.send(StoreRow::Submission(record));
     }
     let answer = json!({"raw_quality": job.submission.raw_quality, "poc_time": poc_time});
+    if forwarded {
+        route(ctx, job);
+    }
     Ok(RawJson::from_value(&answer))
 }
 
-/// Sends an improving submission on its way; true when it was handed on.
-fn route(ctx: &Context, job: &ForwardJob) -> bool {
-    let s = &job.submission;
+/// Whether the submission improves on its key's best; without verification it becomes the
+/// key's best at once (with verification, only once the claim is proven).
+fn improves(ctx: &Context, job: &ForwardJob) -> bool {
     let mut filter = ctx.filter.lock();
+    let commit = ctx.verifier.is_none();
+    matches!(judge(ctx, &mut filter, job, commit), Offer::Improves { .. })
+}
+
+/// Sends an improving submission on its way: to verification when it is on, else upstream.
+fn route(ctx: &Context, job: ForwardJob) {
     match &ctx.verifier {
-        Some(verifier) => {
-            let improves = matches!(
-                filter.would_improve(s.height, &s.block_hash, &s.account_id, s.raw_quality),
-                Offer::Improves { .. }
-            );
-            drop(filter);
-            if improves {
-                verifier.submit(job.clone());
-            }
-            improves
-        }
-        None => {
-            let improves = matches!(
-                filter.offer(s.height, &s.block_hash, &s.account_id, s.raw_quality),
-                Offer::Improves { .. }
-            );
-            drop(filter);
-            if improves {
-                ctx.forwarder.submit(job.clone());
-            }
-            improves
-        }
+        Some(verifier) => verifier.submit(job),
+        None => ctx.forwarder.submit(job),
     }
 }
 
+/// The filter's verdict (committed as the key's best when `commit`). The refresh thread
+/// publishes a new round before it tells the filter, so a submission for the round being
+/// served may find it untracked for a moment: the filter then starts tracking it rather than
+/// losing the submission.
+fn judge(ctx: &Context, filter: &mut Filter, job: &ForwardJob, commit: bool) -> Offer {
+    let s = &job.submission;
+    let ask = |filter: &mut Filter| {
+        if commit {
+            filter.offer(s.height, &s.block_hash, &s.account_id, s.raw_quality)
+        } else {
+            filter.would_improve(s.height, &s.block_hash, &s.account_id, s.raw_quality)
+        }
+    };
+    match ask(filter) {
+        Offer::RoundNotTracked if is_current_round(ctx, s.height, &s.block_hash) => {
+            filter.start_round(s.height, &s.block_hash);
+            ask(filter)
+        }
+        verdict => verdict,
+    }
+}
+
+fn is_current_round(ctx: &Context, height: u64, block_hash: &str) -> bool {
+    ctx.cache.snapshot().is_some_and(|snap| {
+        snap.round.height == height && snap.round.block_hash.eq_ignore_ascii_case(block_hash)
+    })
+}
+
 /// The served round the submission belongs to, refreshing once if it names a future height.
+/// A height above ours that upstream does not confirm is a wrong height; a lower or equal
+/// height that is not one of the served rounds (another block hash, or older than the window)
+/// is stale.
 fn served_round(ctx: &Context, s: &NonceSubmission) -> Result<crate::events::RoundInfo, RpcError> {
-    if let Some(round) = ctx.cache.served_round(s.height, &s.block_hash) {
+    if let Some(round) = find_served_round(ctx, s) {
         return Ok(round);
     }
     let current = ctx.cache.snapshot().map(|snap| snap.round.height);
     if current.is_none_or(|h| s.height > h) {
         ctx.refresh.refresh_now(FUTURE_HEIGHT_WAIT);
-        if let Some(round) = ctx.cache.served_round(s.height, &s.block_hash) {
+        if let Some(round) = find_served_round(ctx, s) {
             return Ok(round);
         }
     }
@@ -232,9 +266,7 @@ fn served_round(ctx: &Context, s: &NonceSubmission) -> Result<crate::events::Rou
         ));
     };
     let expected = snapshot.round.height;
-    let known_height =
-        s.height <= expected && expected - s.height < crate::cache::ROUND_WINDOW as u64;
-    if known_height {
+    if s.height <= expected {
         Err(RpcError::new(code::STALE, "stale submission").with_data(json!({"reason": "stale"})))
     } else {
         Err(
@@ -243,6 +275,17 @@ fn served_round(ctx: &Context, s: &NonceSubmission) -> Result<crate::events::Rou
             })),
         )
     }
+}
+
+/// One of the last three rounds, or the round being served right now (the refresh thread
+/// publishes it a moment before it joins the recent rounds).
+fn find_served_round(ctx: &Context, s: &NonceSubmission) -> Option<crate::events::RoundInfo> {
+    ctx.cache.served_round(s.height, &s.block_hash).or_else(|| {
+        let snapshot = ctx.cache.snapshot()?;
+        let round = &snapshot.round;
+        (round.height == s.height && round.block_hash.eq_ignore_ascii_case(&s.block_hash))
+            .then(|| round.clone())
+    })
 }
 
 /// `X-Miner` (or the older `X-Minername`) when sent, cleaned and bounded; else the client IP.
