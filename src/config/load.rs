@@ -360,7 +360,10 @@ fn check_text_bounds(text: &str) -> Result<(), ConfigError> {
     if too_large {
         return Err(ConfigError::invalid(
             "",
-            format!("the configuration is larger than {} bytes", defaults::MAX_FILE_BYTES),
+            format!(
+                "the configuration is larger than {} bytes",
+                defaults::MAX_FILE_BYTES
+            ),
         ));
     }
     if count_aliases(text) > MAX_ALIASES {
@@ -386,7 +389,9 @@ fn count_aliases(text: &str) -> usize {
                 Some(_) => {}
                 None if c == '"' || c == '\'' => quote = Some(c),
                 None if c == '#' && previous.is_whitespace() => break,
-                None if c == '*' && matches!(previous, ' ' | '\t' | '[' | '{' | ',' | '-' | ':') => {
+                None if c == '*'
+                    && matches!(previous, ' ' | '\t' | '[' | '{' | ',' | '-' | ':') =>
+                {
                     if chars.peek().is_some_and(|next| !next.is_whitespace()) {
                         count += 1;
                     }

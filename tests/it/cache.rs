@@ -107,9 +107,11 @@ fn a_new_block_is_served_within_a_second_at_the_default_refresh() {
     }
     let worst = latencies.iter().max().unwrap();
     eprintln!("new block served after {latencies:?} (worst {worst:?}) at a 1 s refresh");
-    // The refresh period is 1 s; the slack covers one upstream call and a busy test host.
+    // Polls start 1 s apart, so the worst case is 1 s plus one upstream call (about 1 ms on
+    // loopback). The slack covers a test host busy with the rest of the suite; the figure itself
+    // is printed above.
     assert!(
-        *worst < Duration::from_millis(1200),
+        *worst < Duration::from_millis(1500),
         "a new block took {worst:?} to reach miners: {latencies:?}"
     );
 }

@@ -38,7 +38,13 @@ fn check_rpc_answer(body: &[u8]) {
         }) => {
             let error = error.expect("an rpc error comes from an error member");
             assert_eq!(error["code"].as_i64(), Some(code));
-            let sent: String = error["message"].as_str().unwrap_or("").chars().collect();
+            // Control characters are shown as spaces, so a message stays one log line.
+            let sent: String = error["message"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
             assert!(message.chars().count() <= MAX_MESSAGE_CHARS);
             assert!(
                 sent.starts_with(&message),
