@@ -12,7 +12,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -20,8 +20,8 @@ use parking_lot::Mutex;
 use crate::cache::{CacheRefresher, MiningInfoCache};
 use crate::config::Config;
 use crate::dashboard::{self, DashboardContext};
-use crate::events::{now_ms, DropReason, ForwardJob, OutcomeRecord, OutcomeSink};
-use crate::filter::{Filter, Offer, DEFAULT_MAX_KEYS_PER_ROUND};
+use crate::events::{now_ms, DropReason, ForwardJob, OutcomeRecord, OutcomeSink, SubmissionRecord};
+use crate::filter::{Filter, HeldBack, Offer, DEFAULT_MAX_KEYS_PER_ROUND};
 use crate::forwarder::{ForwardGate, Forwarder, ForwarderConfig};
 use crate::handlers::{self, Context};
 use crate::limits::{ConnectionLimiter, RateLimiter};
@@ -111,6 +111,13 @@ impl App {
             config.cache.pool_timeout,
             config.upstream.forward_connections,
         ));
+        let held = Arc::new(HeldBack::new(config.upstream.submission_mode));
+        let gate = Arc::new(FilterGate {
+            filter: filter.clone(),
+            held: held.clone(),
+            forwarder: OnceLock::new(),
+            record_verified: verified_recorder(stats.clone(), store.clone()),
+        });
         let sink = outcome_sink(stats.clone(), store.clone());
         let forwarder = Forwarder::spawn(
             ForwarderConfig {
@@ -124,19 +131,21 @@ impl App {
                 client: client.clone(),
                 stats: stats.clone(),
             }),
-            Arc::new(FilterGate(filter.clone())),
+            gate.clone(),
             sink.clone(),
         );
+        // The gate hands held-back submissions to the forwarder it serves.
+        let _ = gate.forwarder.set(forwarder.clone());
         let verifier = config.upstream.verify_submissions.then(|| {
             VerifyStage::spawn(
                 1,
                 VERIFY_QUEUE,
-                Arc::new(FilterGate(filter.clone())),
+                gate.clone(),
                 forwarder.clone(),
                 sink.clone(),
             )
         });
-        let refresher = start_refresher(config, &cache, &client, &filter, &stats, &store)?;
+        let refresher = start_refresher(config, &cache, &client, &filter, &held, &stats, &store)?;
         let gauges = make_gauges(&forwarder, &verifier, &store, &filter, &cache);
         let miner_server_config =
             ServerConfig::new("miner", config.listen_address, config.server.workers);
@@ -144,6 +153,7 @@ impl App {
             cache: cache.clone(),
             refresh: refresher.handle(),
             filter,
+            held,
             forwarder: forwarder.clone(),
             verifier: verifier.clone(),
             stats: stats.clone(),
@@ -282,10 +292,12 @@ fn start_refresher(
     cache: &Arc<MiningInfoCache>,
     client: &Arc<UpstreamClient>,
     filter: &Arc<Mutex<Filter>>,
+    held: &Arc<HeldBack>,
     stats: &Arc<Stats>,
     store: &Option<StoreSender>,
 ) -> Result<CacheRefresher, AppError> {
     let filter = filter.clone();
+    let held = held.clone();
     let round_stats = stats.clone();
     let round_store = store.clone();
     let health_stats = stats.clone();
@@ -296,7 +308,11 @@ fn start_refresher(
         client.clone(),
         config.cache.refresh_interval,
         vec![
-            Box::new(move |round| filter.lock().start_round(round.height, &round.block_hash)),
+            Box::new(move |round| {
+                let mut filter = filter.lock();
+                filter.start_round(round.height, &round.block_hash);
+                held.retain_rounds(|height, hash| filter.is_live(height, hash));
+            }),
             Box::new(move |round| round_stats.on_new_round(round)),
             Box::new(move |round| {
                 if let Some(store) = &round_store {
@@ -390,36 +406,84 @@ impl SubmitUpstream for TimedUpstream {
     }
 }
 
+/// Records a verified claim (statistics and store); the flag says whether it was forwarded.
+type VerifiedRecorder = Box<dyn Fn(&ForwardJob, bool) + Send + Sync>;
+
+fn verified_recorder(stats: Arc<Stats>, store: Option<StoreSender>) -> VerifiedRecorder {
+    Box::new(move |job: &ForwardJob, forwarded: bool| {
+        let record = SubmissionRecord {
+            account_id: job.submission.account_id.clone(),
+            machine: job.machine.clone(),
+            height: job.submission.height,
+            raw_quality: job.submission.raw_quality,
+            poc_time: job.poc_time,
+            received_ms: job.received_ms,
+            forwarded,
+        };
+        stats.record_verified(&record);
+        if let Some(store) = &store {
+            store.send(StoreRow::Submission(record));
+        }
+    })
+}
+
 /// The filter as the forwarder and the verification stage see it.
-struct FilterGate(Arc<Mutex<Filter>>);
+struct FilterGate {
+    filter: Arc<Mutex<Filter>>,
+    held: Arc<HeldBack>,
+    /// Set right after the forwarder starts (the forwarder needs the gate first).
+    forwarder: OnceLock<Forwarder>,
+    record_verified: VerifiedRecorder,
+}
 
 impl ForwardGate for FilterGate {
     fn still_worth_forwarding(&self, job: &ForwardJob) -> Result<(), DropReason> {
         let s = &job.submission;
-        self.0
-            .lock()
-            .still_worth_forwarding(s.height, &s.block_hash, &s.account_id, s.raw_quality)
+        self.filter.lock().still_worth_forwarding(
+            s.height,
+            &s.block_hash,
+            &s.account_id,
+            s.raw_quality,
+        )
     }
 
     fn accepted(&self, job: &ForwardJob) {
         let s = &job.submission;
-        self.0
+        self.filter
             .lock()
             .on_accepted(s.height, &s.block_hash, &s.account_id, s.raw_quality);
     }
 
+    /// Rolls the key back to what the upstream accepted, then sends the submission that was held
+    /// back behind the refused one, when it now improves.
     fn rejected(&self, job: &ForwardJob) {
         let s = &job.submission;
-        self.0
-            .lock()
-            .on_rejected(s.height, &s.block_hash, &s.account_id, s.raw_quality);
+        let mut filter = self.filter.lock();
+        filter.on_rejected(s.height, &s.block_hash, &s.account_id, s.raw_quality);
+        let Some(held) = self.held.take(job) else {
+            return;
+        };
+        let h = &held.submission;
+        let improves = matches!(
+            filter.offer(h.height, &h.block_hash, &h.account_id, h.raw_quality),
+            Offer::Improves { .. }
+        );
+        drop(filter);
+        if let (true, Some(forwarder)) = (improves, self.forwarder.get()) {
+            log::info!(
+                "sending the held-back submission of {} (raw quality {}) after a refusal",
+                h.account_id,
+                h.raw_quality
+            );
+            forwarder.submit(held);
+        }
     }
 }
 
 impl VerifyGate for FilterGate {
     fn worth_verifying(&self, job: &ForwardJob) -> Result<(), DropReason> {
         let s = &job.submission;
-        let filter = self.0.lock();
+        let filter = self.filter.lock();
         match filter.would_improve(s.height, &s.block_hash, &s.account_id, s.raw_quality) {
             Offer::Improves { .. } => Ok(()),
             Offer::RoundNotTracked => Err(DropReason::RoundExpired),
@@ -429,11 +493,13 @@ impl VerifyGate for FilterGate {
 
     fn commit(&self, job: &ForwardJob) -> bool {
         let s = &job.submission;
-        matches!(
-            self.0
+        let improves = matches!(
+            self.filter
                 .lock()
                 .offer(s.height, &s.block_hash, &s.account_id, s.raw_quality),
             Offer::Improves { .. }
-        )
+        );
+        (self.record_verified)(job, improves);
+        improves
     }
 }

@@ -12,7 +12,7 @@
 //! is passed through untouched.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -110,10 +110,19 @@ impl MiningInfoCache {
                 first_seen_ms: now_ms(),
             }
         } else {
-            match self.current.read().as_deref() {
+            // Same round; the base target may still have been corrected upstream, and the
+            // round's poc_time must follow what miners are served.
+            let mut round = match self.current.read().as_deref() {
                 Some(old) => old.round.clone(),
                 None => return None,
+            };
+            if round.base_target != info.base_target {
+                round.base_target = info.base_target;
+                if let Some(recent) = self.recent.write().front_mut() {
+                    recent.base_target = info.base_target;
+                }
             }
+            round
         };
         let snapshot = Arc::new(Snapshot {
             round: round.clone(),
@@ -135,25 +144,35 @@ pub type RoundListener = Box<dyn Fn(&RoundInfo) + Send>;
 /// Called after every poll with the latest health and the call's duration.
 pub type HealthListener = Box<dyn Fn(&UpstreamHealth, Duration) + Send>;
 
+/// Workers that may wait for a forced refresh at once; the rest answer without waiting, so
+/// miners naming future heights cannot tie up the worker pool.
+const MAX_REFRESH_WAITERS: usize = 1;
+
 /// A handle workers use to ask for an immediate refresh.
 #[derive(Clone)]
 pub struct RefreshHandle {
     requests: Sender<Sender<()>>,
+    waiting: Arc<AtomicUsize>,
 }
 
 impl RefreshHandle {
-    /// Asks for a refresh now and waits until it is done, at most `wait`.
+    /// Asks for a refresh now and waits until it is done, at most `wait`. False when it did not
+    /// wait (another worker already is) or the refresh did not finish in time.
     pub fn refresh_now(&self, wait: Duration) -> bool {
-        let (reply, done) = bounded(1);
-        if self.requests.try_send(reply).is_err() {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_REFRESH_WAITERS {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
-        done.recv_timeout(wait).is_ok()
+        let (reply, done) = bounded(1);
+        let refreshed = self.requests.try_send(reply).is_ok() && done.recv_timeout(wait).is_ok();
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        refreshed
     }
 }
 
 pub struct CacheRefresher {
     requests: Sender<Sender<()>>,
+    waiting: Arc<AtomicUsize>,
     stop: Sender<()>,
     thread: Option<JoinHandle<()>>,
 }
@@ -180,6 +199,7 @@ impl CacheRefresher {
             .spawn(move || poller.run(interval, request_rx, stop_rx))?;
         Ok(CacheRefresher {
             requests,
+            waiting: Arc::new(AtomicUsize::new(0)),
             stop,
             thread: Some(thread),
         })
@@ -188,6 +208,7 @@ impl CacheRefresher {
     pub fn handle(&self) -> RefreshHandle {
         RefreshHandle {
             requests: self.requests.clone(),
+            waiting: self.waiting.clone(),
         }
     }
 

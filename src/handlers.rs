@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::cache::{MiningInfoCache, RefreshHandle};
 use crate::config::{BasicCredentials, SubmissionMode};
 use crate::events::{now_ms, ForwardJob, MachineId, SubmissionRecord};
-use crate::filter::{Filter, Offer};
+use crate::filter::{Filter, HeldBack, Offer};
 use crate::forwarder::Forwarder;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::limits::{ConnectionLimiter, RateLimiter};
@@ -40,6 +40,8 @@ pub struct Context {
     pub cache: Arc<MiningInfoCache>,
     pub refresh: RefreshHandle,
     pub filter: Arc<Mutex<Filter>>,
+    /// Submissions held back behind an undecided better one (see `filter::held`).
+    pub held: Arc<HeldBack>,
     pub forwarder: Forwarder,
     pub verifier: Option<VerifyStage>,
     pub stats: Arc<Stats>,
@@ -178,6 +180,7 @@ fn submit_nonce(ctx: &Context, params: Option<&Value>, machine: &MachineId) -> C
         received_ms,
     };
     let forwarded = improves(ctx, &job);
+    let answer = json!({"raw_quality": job.submission.raw_quality, "poc_time": poc_time});
     let record = SubmissionRecord {
         account_id: job.submission.account_id.clone(),
         machine: machine.clone(),
@@ -189,11 +192,16 @@ fn submit_nonce(ctx: &Context, params: Option<&Value>, machine: &MachineId) -> C
     };
     // Recorded before it is handed on: a fast upstream answer must find the account and the
     // machine in the statistics (and the submission row ahead of its outcome in the store).
-    ctx.stats.record_submission(&record);
-    if let Some(store) = &ctx.store {
-        store.send(StoreRow::Submission(record));
+    if forwarded && ctx.verifier.is_some() {
+        // Its quality becomes a best (statistics and store) only once verified, by the
+        // verification gate: a forged claim must never show up as the farm's best.
+        ctx.stats.record_unverified(&record);
+    } else {
+        ctx.stats.record_submission(&record);
+        if let Some(store) = &ctx.store {
+            store.send(StoreRow::Submission(record));
+        }
     }
-    let answer = json!({"raw_quality": job.submission.raw_quality, "poc_time": poc_time});
     if forwarded {
         route(ctx, job);
     }
@@ -205,7 +213,18 @@ fn submit_nonce(ctx: &Context, params: Option<&Value>, machine: &MachineId) -> C
 fn improves(ctx: &Context, job: &ForwardJob) -> bool {
     let mut filter = ctx.filter.lock();
     let commit = ctx.verifier.is_none();
-    matches!(judge(ctx, &mut filter, job, commit), Offer::Improves { .. })
+    match judge(ctx, &mut filter, job, commit) {
+        Offer::Improves { .. } => true,
+        Offer::NotBetter { .. } if commit => {
+            // Beaten only by a best the upstream has not accepted yet: keep it in case that
+            // one is refused.
+            let s = &job.submission;
+            let accepted = filter.accepted_best(s.height, &s.block_hash, &s.account_id);
+            ctx.held.hold(job, accepted);
+            false
+        }
+        _ => false,
+    }
 }
 
 /// Sends an improving submission on its way: to verification when it is on, else upstream.

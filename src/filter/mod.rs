@@ -248,6 +248,12 @@ impl Filter {
         self.rounds.iter().map(|round| round.keys.len()).sum()
     }
 
+    /// The best the upstream accepted for the submission's key, if any.
+    pub fn accepted_best(&self, height: u64, block_hash: &str, account_id: &str) -> Option<u64> {
+        let key = self.key(account_id);
+        self.round(height, block_hash)?.keys.get(&key)?.accepted
+    }
+
     fn round(&self, height: u64, block_hash: &str) -> Option<&TrackedRound> {
         self.rounds
             .iter()
@@ -282,6 +288,10 @@ fn judge(best: &KeyBest, raw_quality: u64) -> Offer {
 fn lower(current: Option<u64>, candidate: u64) -> Option<u64> {
     Some(current.map_or(candidate, |c| c.min(candidate)))
 }
+
+mod held;
+
+pub use held::HeldBack;
 
 #[cfg(test)]
 mod tests;

@@ -192,9 +192,14 @@ impl KeyStats {
         }
     }
 
-    pub(super) fn record(&mut self, height: u64, raw_quality: u64, poc_time: u64, at_ms: u64) {
+    /// A submission arrived (its quality may not be trusted yet).
+    pub(super) fn count(&mut self, at_ms: u64) {
         self.submissions = self.submissions.saturating_add(1);
         self.last_seen_ms = self.last_seen_ms.max(at_ms);
+    }
+
+    /// A trusted quality for the round.
+    pub(super) fn offer_best(&mut self, height: u64, raw_quality: u64, poc_time: u64, at_ms: u64) {
         if self.bests.offer(height, raw_quality, poc_time) == RingUpdate::NewRound {
             self.rounds_24h.add(at_ms, 1);
         }

@@ -169,6 +169,22 @@ impl Stats {
     }
 
     pub fn record_submission(&self, rec: &SubmissionRecord) {
+        self.record_parts(rec, Parts::Both);
+    }
+
+    /// A submission whose quality is being verified: counted (submissions, last seen) but its
+    /// quality is not a best until [`Stats::record_verified`] says so.
+    pub fn record_unverified(&self, rec: &SubmissionRecord) {
+        self.record_parts(rec, Parts::Count);
+    }
+
+    /// The quality of a submission counted earlier by [`Stats::record_unverified`], now proven.
+    pub fn record_verified(&self, rec: &SubmissionRecord) {
+        self.record_parts(rec, Parts::Best);
+    }
+
+    fn record_parts(&self, rec: &SubmissionRecord, parts: Parts) {
+        let (count, best) = (parts != Parts::Best, parts != Parts::Count);
         let mut state = self.state.lock();
         let State {
             accounts,
@@ -177,14 +193,21 @@ impl Stats {
             submissions,
             ..
         } = &mut *state;
-        *submissions = submissions.saturating_add(1);
+        if count {
+            *submissions = submissions.saturating_add(1);
+        }
         let (height, raw, poc, at) = (rec.height, rec.raw_quality, rec.poc_time, rec.received_ms);
         let machine = &rec.machine;
         let account_name = accounts.with_entry(
             &rec.account_id,
             || Arc::from(rec.account_id.as_str()),
             |a| {
-                a.record(height, raw, poc, at);
+                if count {
+                    a.count(at);
+                }
+                if best {
+                    a.offer_best(height, raw, poc, at);
+                }
                 a.link(machine);
                 Arc::clone(&a.name)
             },
@@ -193,12 +216,20 @@ impl Stats {
             machine,
             || Arc::clone(machine),
             |m| {
-                m.record(height, raw, poc, at);
+                if count {
+                    m.count(at);
+                }
+                if best {
+                    m.offer_best(height, raw, poc, at);
+                }
                 if let Some(account) = &account_name {
                     m.link(account);
                 }
             },
         );
+        if !best {
+            return;
+        }
         rounds.offer(
             height,
             raw,
@@ -310,6 +341,14 @@ impl Stats {
 }
 
 /// Adds one to a counter of the outcome's account and machine, when they are tracked.
+/// Which parts of a submission record to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parts {
+    Count,
+    Best,
+    Both,
+}
+
 fn count_against(
     state: &mut State,
     account: &str,

@@ -151,7 +151,7 @@ fn backoff_follows_the_configured_delays_then_gives_up() {
         // Never early; late only by scheduling on a busy host.
         assert!(gap >= *delay, "gap {gap:?} before the {delay:?} retry");
         assert!(
-            gap < *delay + Duration::from_millis(300),
+            gap < *delay + Duration::from_millis(750),
             "gap {gap:?} for {delay:?}"
         );
     }

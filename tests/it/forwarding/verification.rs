@@ -62,7 +62,6 @@ fn verification_forwards_a_real_nonce_and_drops_a_forged_quality() {
 }
 
 #[test]
-#[ignore = "statistics take a claim as the round's best before it is verified"]
 fn the_round_best_never_shows_a_claim_that_failed_verification() {
     let farm = Farm::start_with(SimUpstreamConfig::default(), |cfg| {
         cfg.upstream.verify_submissions = true;
