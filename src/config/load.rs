@@ -390,11 +390,10 @@ fn count_aliases(text: &str) -> usize {
                 None if c == '"' || c == '\'' => quote = Some(c),
                 None if c == '#' && previous.is_whitespace() => break,
                 None if c == '*'
-                    && matches!(previous, ' ' | '\t' | '[' | '{' | ',' | '-' | ':') =>
+                    && matches!(previous, ' ' | '\t' | '[' | '{' | ',' | '-' | ':')
+                    && chars.peek().is_some_and(|next| !next.is_whitespace()) =>
                 {
-                    if chars.peek().is_some_and(|next| !next.is_whitespace()) {
-                        count += 1;
-                    }
+                    count += 1;
                 }
                 None => {}
             }
