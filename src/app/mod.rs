@@ -8,6 +8,10 @@
 //! Shutdown order follows the data: stop taking requests, stop polling, drain verification and
 //! forwarding, then flush the store last so every outcome is written.
 
+mod gate;
+
+use gate::{verified_recorder, FilterGate, TimedUpstream};
+
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -20,18 +24,17 @@ use parking_lot::Mutex;
 use crate::cache::{CacheRefresher, MiningInfoCache};
 use crate::config::Config;
 use crate::dashboard::{self, DashboardContext};
-use crate::events::{now_ms, DropReason, ForwardJob, OutcomeRecord, OutcomeSink, SubmissionRecord};
-use crate::filter::{Filter, HeldBack, Offer, DEFAULT_MAX_KEYS_PER_ROUND};
-use crate::forwarder::{ForwardGate, Forwarder, ForwarderConfig};
+use crate::events::{now_ms, OutcomeRecord, OutcomeSink};
+use crate::filter::{Filter, HeldBack, DEFAULT_MAX_KEYS_PER_ROUND};
+use crate::forwarder::{Forwarder, ForwarderConfig};
 use crate::handlers::{self, Context};
 use crate::limits::{ConnectionLimiter, RateLimiter};
-use crate::protocol::{NonceSubmission, SubmitAnswer};
 use crate::server::{HttpServer, ServerConfig};
 use crate::stats::{Gauges, Stats, UpstreamStatus};
 use crate::store::{self, StoreError, StoreRow, StoreSender, StoreWriter, DEFAULT_QUEUE_CAPACITY};
 use crate::timebend::TimeBender;
-use crate::upstream::{SubmitUpstream, UpstreamClient, UpstreamError};
-use crate::verify::{VerifyGate, VerifyStage};
+use crate::upstream::UpstreamClient;
+use crate::verify::VerifyStage;
 
 /// Submissions the forwarder holds (waiting, backing off or in flight).
 const FORWARD_QUEUE: usize = 4_096;
@@ -388,118 +391,4 @@ fn start_dashboard(
         Arc::new(move |request| dashboard::handle(&context, request)),
     )
     .map_err(AppError::Listen)
-}
-
-/// Times every forwarded call for `/metrics`.
-struct TimedUpstream {
-    client: Arc<UpstreamClient>,
-    stats: Arc<Stats>,
-}
-
-impl SubmitUpstream for TimedUpstream {
-    fn submit_nonce(&self, submission: &NonceSubmission) -> Result<SubmitAnswer, UpstreamError> {
-        let started = Instant::now();
-        let result = self.client.submit_nonce(submission);
-        self.stats
-            .record_upstream_call("submit_nonce", started.elapsed());
-        result
-    }
-}
-
-/// Records a verified claim (statistics and store); the flag says whether it was forwarded.
-type VerifiedRecorder = Box<dyn Fn(&ForwardJob, bool) + Send + Sync>;
-
-fn verified_recorder(stats: Arc<Stats>, store: Option<StoreSender>) -> VerifiedRecorder {
-    Box::new(move |job: &ForwardJob, forwarded: bool| {
-        let record = SubmissionRecord {
-            account_id: job.submission.account_id.clone(),
-            machine: job.machine.clone(),
-            height: job.submission.height,
-            raw_quality: job.submission.raw_quality,
-            poc_time: job.poc_time,
-            received_ms: job.received_ms,
-            forwarded,
-        };
-        stats.record_verified(&record);
-        if let Some(store) = &store {
-            store.send(StoreRow::Submission(record));
-        }
-    })
-}
-
-/// The filter as the forwarder and the verification stage see it.
-struct FilterGate {
-    filter: Arc<Mutex<Filter>>,
-    held: Arc<HeldBack>,
-    /// Set right after the forwarder starts (the forwarder needs the gate first).
-    forwarder: OnceLock<Forwarder>,
-    record_verified: VerifiedRecorder,
-}
-
-impl ForwardGate for FilterGate {
-    fn still_worth_forwarding(&self, job: &ForwardJob) -> Result<(), DropReason> {
-        let s = &job.submission;
-        self.filter.lock().still_worth_forwarding(
-            s.height,
-            &s.block_hash,
-            &s.account_id,
-            s.raw_quality,
-        )
-    }
-
-    fn accepted(&self, job: &ForwardJob) {
-        let s = &job.submission;
-        self.filter
-            .lock()
-            .on_accepted(s.height, &s.block_hash, &s.account_id, s.raw_quality);
-    }
-
-    /// Rolls the key back to what the upstream accepted, then sends the submission that was held
-    /// back behind the refused one, when it now improves.
-    fn rejected(&self, job: &ForwardJob) {
-        let s = &job.submission;
-        let mut filter = self.filter.lock();
-        filter.on_rejected(s.height, &s.block_hash, &s.account_id, s.raw_quality);
-        let Some(held) = self.held.take(job) else {
-            return;
-        };
-        let h = &held.submission;
-        let improves = matches!(
-            filter.offer(h.height, &h.block_hash, &h.account_id, h.raw_quality),
-            Offer::Improves { .. }
-        );
-        drop(filter);
-        if let (true, Some(forwarder)) = (improves, self.forwarder.get()) {
-            log::info!(
-                "sending the held-back submission of {} (raw quality {}) after a refusal",
-                h.account_id,
-                h.raw_quality
-            );
-            forwarder.submit(held);
-        }
-    }
-}
-
-impl VerifyGate for FilterGate {
-    fn worth_verifying(&self, job: &ForwardJob) -> Result<(), DropReason> {
-        let s = &job.submission;
-        let filter = self.filter.lock();
-        match filter.would_improve(s.height, &s.block_hash, &s.account_id, s.raw_quality) {
-            Offer::Improves { .. } => Ok(()),
-            Offer::RoundNotTracked => Err(DropReason::RoundExpired),
-            Offer::NotBetter { .. } | Offer::KeyCapReached => Err(DropReason::Superseded),
-        }
-    }
-
-    fn commit(&self, job: &ForwardJob) -> bool {
-        let s = &job.submission;
-        let improves = matches!(
-            self.filter
-                .lock()
-                .offer(s.height, &s.block_hash, &s.account_id, s.raw_quality),
-            Offer::Improves { .. }
-        );
-        (self.record_verified)(job, improves);
-        improves
-    }
 }
