@@ -39,10 +39,10 @@ fn free_port() -> u16 {
 /// The aggregator binary running as a child process.
 struct Aggregator {
     child: Child,
-    pub url: String,
-    pub dir: PathBuf,
-    pub db: PathBuf,
-    pub log: PathBuf,
+    url: String,
+    dir: PathBuf,
+    db: PathBuf,
+    log: PathBuf,
     upstream_url: String,
 }
 
@@ -220,8 +220,8 @@ fn call(
 /// counting the submissions answered with a result.
 struct Burst {
     stop: Arc<AtomicBool>,
-    pub answered: Arc<AtomicU64>,
-    pub sent: Arc<AtomicU64>,
+    answered: Arc<AtomicU64>,
+    sent: Arc<AtomicU64>,
     threads: Vec<JoinHandle<()>>,
 }
 

@@ -1,6 +1,11 @@
 //! A thousand connections that each send half a request and stall, against the whole aggregator:
 //! real miners are still served within a second, and once the abusers go, the threads they cost
 //! go too (tiny_http's spare threads end after about 5 s idle).
+//!
+//! The requests stop in the head or in a body of at most 1 KiB, which tiny_http reads on its own
+//! per-connection threads. A body over 1 KiB is left to the request worker to read, so a stalled
+//! one holds a worker until the I/O timeout: that case has a test of its own, ignored while it
+//! fails.
 
 use std::io::Write;
 use std::net::TcpStream;

@@ -36,6 +36,14 @@ const RECOVERY: Duration = Duration::from_millis(1000);
 const RETRY_STEP: Duration = Duration::from_millis(200);
 const RETRY_STEPS: usize = 32;
 
+/// The account of the submissions the soak makes itself during every outage: the only ones for
+/// it in their round, so each is its round's best for the account, made while nothing could
+/// reach the upstream.
+const PROBE_ACCOUNT: u32 = 900;
+/// The account of one submission for the round the upstream leaves behind while submissions
+/// fail.
+const STRANDED_ACCOUNT: u32 = 999;
+
 /// Resident memory the soak may leave behind (allocator caches, the upstream's history).
 const RSS_SLACK_KIB: u64 = 32 * 1024;
 
@@ -90,12 +98,17 @@ fn fault_soak_child() {
 
     let miners = SoakMiners::start(&farm.url, MINERS, ACCOUNTS_PER_MINER);
     let mut takeable: Vec<SimRound> = Vec::new();
+    let mut probes: Vec<Probe> = Vec::new();
     for fault in faults() {
-        takeable.push(next_round(&farm, &miners));
+        let round = next_round(&farm, &miners);
         std::thread::sleep(LEAD);
         farm.upstream.set_behaviour(fault.clone());
-        std::thread::sleep(OUTAGE);
+        std::thread::sleep(OUTAGE / 2);
+        let probe = Probe::submit(&farm, &round, PROBE_ACCOUNT);
+        std::thread::sleep(OUTAGE / 2);
+        probes.push(probe.recovering());
         farm.upstream.set_behaviour(Behaviour::Normal);
+        takeable.push(round);
         std::thread::sleep(RECOVERY);
         println!(
             "{fault:?} round done at {:.1} s",
@@ -109,14 +122,16 @@ fn fault_soak_child() {
     farm.upstream.set_submit_behaviour(Some(Behaviour::Http500));
     std::thread::sleep(OUTAGE / 2);
     // A certain improvement for the round about to be left behind.
-    let stranded = farm.submit(&left_behind, &account(999), 5);
-    assert!(stranded["result"]["poc_time"].is_u64(), "{stranded}");
+    let stranded = Probe::submit(&farm, &left_behind, STRANDED_ACCOUNT);
     miners.pause();
     farm.upstream.new_round();
-    takeable.push(farm.wait_for_round());
+    let round = farm.wait_for_round();
     miners.resume();
+    let probe = Probe::submit(&farm, &round, PROBE_ACCOUNT);
     std::thread::sleep(OUTAGE / 2);
+    probes.push(probe.recovering());
     farm.upstream.set_submit_behaviour(None);
+    takeable.push(round);
     std::thread::sleep(RECOVERY);
 
     miners.pause();
@@ -129,10 +144,13 @@ fn fault_soak_child() {
     let failures: Vec<&String> = reports.iter().flat_map(|r| &r.failures).collect();
     assert!(failures.is_empty(), "miners were let down: {failures:?}");
     assert!(slowest < MINER_TIMEOUT, "slowest answer {slowest:?}");
-    let submitted: Vec<&Submitted> = reports.iter().flat_map(|r| &r.submitted).collect();
+    let mut submitted: Vec<&Submitted> = reports.iter().flat_map(|r| &r.submitted).collect();
+    submitted.extend(probes.iter().map(|p| &p.submitted));
+    submitted.push(&stranded.submitted);
 
-    let delivered = check_deliveries(&farm, &takeable, &left_behind, &submitted);
-    let figures = check_stats(&farm, &reports, &delivered);
+    let delivered = check_deliveries(&farm, &takeable, &submitted);
+    check_probes(&farm, &probes, &stranded);
+    let figures = check_stats(&farm, &reports, probes.len() + 1, &delivered);
 
     let allowance = lingering_allowance(own_thread_name());
     let (threads_now, excess) =
@@ -201,6 +219,74 @@ fn settle(farm: &Farm) {
     }
 }
 
+/// A submission the soak made itself during an outage, and when the upstream came back.
+struct Probe {
+    submitted: Submitted,
+    recovered_at: Option<Instant>,
+}
+
+impl Probe {
+    fn submit(farm: &Farm, round: &SimRound, account_number: u32) -> Probe {
+        let quality = 1_000 + round.height;
+        let answer = farm.submit(round, &account(account_number), quality);
+        let poc_time = answer["result"]["poc_time"].as_u64();
+        assert!(poc_time.is_some(), "answer during the outage: {answer}");
+        Probe {
+            submitted: Submitted {
+                height: round.height,
+                block_hash: round.block_hash.clone(),
+                account: account(account_number),
+                quality,
+                poc_time: poc_time.unwrap_or(0),
+            },
+            recovered_at: None,
+        }
+    }
+
+    /// Called just before the upstream is told to work again.
+    fn recovering(self) -> Probe {
+        Probe {
+            recovered_at: Some(Instant::now()),
+            ..self
+        }
+    }
+}
+
+/// Each outage's probe reached the upstream after it recovered, accepted once, at its first
+/// successful try; the stranded one came back refused as stale.
+fn check_probes(farm: &Farm, probes: &[Probe], stranded: &Probe) {
+    let records = farm.upstream.submissions();
+    let of = |probe: &Probe| {
+        records
+            .iter()
+            .filter(|r| {
+                r.submission.as_ref().is_some_and(|s| {
+                    s.height == probe.submitted.height && s.account_id == probe.submitted.account
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    for probe in probes {
+        let tries = of(probe);
+        let last = tries.last().expect("the probe never reached the upstream");
+        assert!(last.answer.is_accepted(), "{:?}", last.answer);
+        assert!(tries[..tries.len() - 1]
+            .iter()
+            .all(|r| !r.answer.is_accepted()));
+        let recovered_at = probe.recovered_at.expect("recovery time");
+        assert!(
+            last.received_at >= recovered_at,
+            "accepted before the upstream recovered"
+        );
+    }
+    let tries = of(stranded);
+    let last = tries
+        .last()
+        .expect("the stranded submission never reached the upstream");
+    assert_eq!(last.answer, RecordedAnswer::RpcError(-32002));
+    assert!(tries.iter().all(|r| !r.answer.is_accepted()));
+}
+
 /// What the upstream recorded, summed up.
 #[derive(Debug, Default)]
 struct Delivered {
@@ -212,12 +298,10 @@ struct Delivered {
 
 type Key = (u64, String, String);
 
-fn check_deliveries(
-    farm: &Farm,
-    takeable: &[SimRound],
-    left_behind: &SimRound,
-    submitted: &[&Submitted],
-) -> Delivered {
+/// Every accepted submission was answered with the poc_time the upstream gave it, none was
+/// accepted twice, the only definitive refusals are for the round left behind, and every best of
+/// a round the upstream could take was accepted exactly once.
+fn check_deliveries(farm: &Farm, takeable: &[SimRound], submitted: &[&Submitted]) -> Delivered {
     let mut answered: HashMap<(Key, u64), u64> = HashMap::new();
     let mut best: BTreeMap<Key, u64> = BTreeMap::new();
     for s in submitted {
@@ -228,7 +312,6 @@ fn check_deliveries(
     }
     let mut accepted: HashMap<(Key, u64), u64> = HashMap::new();
     let mut delivered = Delivered::default();
-    let mut stranded_rejected = false;
     for record in farm.upstream.submissions() {
         let s = record
             .submission
@@ -239,26 +322,20 @@ fn check_deliveries(
             RecordedAnswer::Accepted { poc_time, .. } => {
                 delivered.accepted += 1;
                 *accepted.entry((key.clone(), s.raw_quality)).or_default() += 1;
-                if s.account_id != account(999) {
-                    let told = answered.get(&(key, s.raw_quality));
-                    assert_eq!(told, Some(&poc_time), "accepted but never answered: {s:?}");
-                }
+                let told = answered.get(&(key, s.raw_quality));
+                assert_eq!(told, Some(&poc_time), "accepted but never answered: {s:?}");
             }
             RecordedAnswer::RpcError(code) if !is_transient_code(code) => {
                 assert_eq!(code, -32002, "{s:?}");
-                assert_eq!(s.height, left_behind.height, "{s:?}");
+                let was_takeable = takeable.iter().any(|r| r.height == s.height);
+                assert!(!was_takeable, "refused in a round it could take: {s:?}");
                 delivered.definitive += 1;
-                stranded_rejected |= s.account_id == account(999);
             }
             _ => delivered.failed_attempts += 1,
         }
     }
     let twice: Vec<_> = accepted.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "accepted more than once: {twice:?}");
-    assert!(
-        stranded_rejected,
-        "the stranded submission was not refused as stale"
-    );
     let mut checked = 0u64;
     for ((height, block_hash, account_id), quality) in &best {
         let is_takeable = takeable
@@ -275,8 +352,12 @@ fn check_deliveries(
         );
         checked += 1;
     }
-    let accounts = u64::from(MINERS * ACCOUNTS_PER_MINER);
-    assert!(checked >= accounts * 6, "only {checked} bests were checked");
+    // Every miner account and the probe, in every takeable round.
+    let accounts = u64::from(MINERS * ACCOUNTS_PER_MINER) + 1;
+    assert!(
+        checked >= accounts * takeable.len() as u64,
+        "only {checked} bests were checked"
+    );
     println!(
         "{checked} (round, account) bests over {} takeable rounds each accepted exactly once",
         takeable.len()
@@ -292,11 +373,18 @@ struct StatsFigures {
 }
 
 /// `/stats` against what happened.
-fn check_stats(farm: &Farm, reports: &[MinerReport], delivered: &Delivered) -> StatsFigures {
+/// `own` is how many submissions the soak made itself (each the first for its key: forwarded).
+fn check_stats(
+    farm: &Farm,
+    reports: &[MinerReport],
+    own: usize,
+    delivered: &Delivered,
+) -> StatsFigures {
     // Each miner owns its accounts, so its own order is the order the filter saw: a submission
     // is forwarded when it beats every earlier one for its round and account (no rejection
     // rolled a best back while its round was still being mined).
-    let mut forwarded = 1; // the stranded one
+    let own = own as u64;
+    let mut forwarded = own;
     for report in reports {
         let mut best: HashMap<Key, u64> = HashMap::new();
         for s in &report.submitted {
@@ -312,7 +400,7 @@ fn check_stats(farm: &Farm, reports: &[MinerReport], delivered: &Delivered) -> S
         .iter()
         .map(|r| r.submitted.len() as u64)
         .sum::<u64>()
-        + 1;
+        + own;
     let stats = farm.stats();
     let f = &stats["upstream"]["forwards"];
     let count = |v: &serde_json::Value| v.as_u64().unwrap();
