@@ -328,12 +328,18 @@ pub fn machine_id(request: &HttpRequest) -> MachineId {
 }
 
 fn health(ctx: &Context) -> HttpResponse {
-    let now = now_ms();
-    let upstream = ctx.cache.health();
-    let gauges = (ctx.gauges)();
-    let snapshot = ctx.cache.snapshot();
-    let age_ms = ctx.cache.age_ms(now);
-    let ttl_ms = u64::try_from(ctx.mining_info_ttl.as_millis()).unwrap_or(u64::MAX);
+    let (code, body) = health_report(&ctx.cache, &(ctx.gauges)(), ctx.mining_info_ttl);
+    HttpResponse::json(code, body).with_header("Cache-Control", "no-store".into())
+}
+
+/// The `/health` answer (status code and JSON body), shared by the miner and dashboard ports:
+/// 503 until the first mining info; "degraded" when the info is older than the TTL or the
+/// database cannot be written.
+pub fn health_report(cache: &MiningInfoCache, gauges: &Gauges, ttl: Duration) -> (u16, String) {
+    let upstream = cache.health();
+    let snapshot = cache.snapshot();
+    let age_ms = cache.age_ms(now_ms());
+    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
     let stale = age_ms.is_none_or(|age| age > ttl_ms);
     let status = match (&snapshot, stale, gauges.store.ok) {
         (None, _, _) => "unavailable",
@@ -353,7 +359,7 @@ fn health(ctx: &Context) -> HttpResponse {
         "last_error": upstream.last_error,
     });
     let code = if snapshot.is_some() { 200 } else { 503 };
-    HttpResponse::json(code, body.to_string()).with_header("Cache-Control", "no-store".into())
+    (code, body.to_string())
 }
 
 fn stats_json(ctx: &Context) -> HttpResponse {

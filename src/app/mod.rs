@@ -369,21 +369,11 @@ fn start_dashboard(
     let (s1, g1) = (stats.clone(), gauges.clone());
     let (s2, g2) = (stats.clone(), gauges.clone());
     let (c3, g3) = (cache.clone(), gauges.clone());
+    let ttl = config.cache.mining_info_ttl;
     let context = DashboardContext {
         stats_json: Arc::new(move || s1.snapshot_json(now_ms(), &g1()).to_string()),
         metrics_text: Arc::new(move || crate::metrics::render_metrics(&s2, now_ms(), &g2())),
-        health_json: Arc::new(move || {
-            let gauges = g3();
-            let reachable = c3.health().reachable;
-            let code = if c3.snapshot().is_some() { 200 } else { 503 };
-            let body = serde_json::json!({
-                "upstream_reachable": reachable,
-                "mining_info_age_ms": gauges.mining_info_age_ms,
-                "queue_depth": gauges.queue_depth,
-                "store_ok": gauges.store.ok,
-            });
-            (code, body.to_string())
-        }),
+        health_json: Arc::new(move || handlers::health_report(&c3, &g3(), ttl)),
         auth: config.dashboard.auth.clone(),
     };
     HttpServer::start(
