@@ -47,7 +47,7 @@ impl ForwardGate for OpenGate {
         Ok(())
     }
     fn accepted(&self, _job: &ForwardJob) {}
-    fn rejected(&self, _job: &ForwardJob) {}
+    fn rejected(&self, _job: &ForwardJob, _code: i64) {}
 }
 
 fn template() -> ForwardJob {

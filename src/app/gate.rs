@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use crate::events::{DropReason, ForwardJob, SubmissionRecord};
 use crate::filter::{Filter, HeldBack, Offer};
 use crate::forwarder::{ForwardGate, Forwarder};
-use crate::protocol::{NonceSubmission, SubmitAnswer};
+use crate::protocol::{code, NonceSubmission, SubmitAnswer};
 use crate::stats::Stats;
 use crate::store::{StoreRow, StoreSender};
 use crate::upstream::{SubmitUpstream, UpstreamClient, UpstreamError};
@@ -81,14 +81,31 @@ impl ForwardGate for FilterGate {
     }
 
     /// Rolls the key back to what the upstream accepted, then sends the submission that was held
-    /// back behind the refused one, when it now improves.
-    fn rejected(&self, job: &ForwardJob) {
+    /// back behind the refused one when it now improves — unless the refusal says the round is
+    /// over upstream, where anything else for it would be refused too.
+    fn rejected(&self, job: &ForwardJob, code: i64) {
+        let round_over = matches!(code, code::WRONG_HEIGHT | code::STALE);
+        self.roll_back(job, !round_over);
+    }
+
+    fn abandoned(&self, job: &ForwardJob, reason: DropReason) {
+        // After the retries ran out the upstream may be back; other drops are no reason to try
+        // another submission now.
+        self.roll_back(job, reason == DropReason::RetriesExhausted);
+    }
+}
+
+impl FilterGate {
+    fn roll_back(&self, job: &ForwardJob, resend_held: bool) {
         let s = &job.submission;
         let mut filter = self.filter.lock();
         filter.on_rejected(s.height, &s.block_hash, &s.account_id, s.raw_quality);
         let Some(held) = self.held.take(job) else {
             return;
         };
+        if !resend_held {
+            return;
+        }
         let h = &held.submission;
         let improves = matches!(
             filter.offer(h.height, &h.block_hash, &h.account_id, h.raw_quality),

@@ -272,9 +272,10 @@ impl Dispatcher {
                         submission.height
                     );
                 }
-                self.gate.rejected(&pending.job);
+                let code = rejection_code(&error);
+                self.gate.rejected(&pending.job, code);
                 let outcome = Outcome::Rejected {
-                    code: rejection_code(&error),
+                    code,
                     reason: error.reason(),
                 };
                 self.report(&pending, outcome);

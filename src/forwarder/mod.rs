@@ -55,8 +55,9 @@ pub trait ForwardGate: Send + Sync + 'static {
     fn still_worth_forwarding(&self, job: &ForwardJob) -> Result<(), DropReason>;
     /// The upstream accepted the job.
     fn accepted(&self, job: &ForwardJob);
-    /// The upstream refused the job for good (rolls the filter back).
-    fn rejected(&self, job: &ForwardJob);
+    /// The upstream refused the job for good with `code` (the JSON-RPC code, the HTTP status for
+    /// an HTTP-level refusal, 0 for a local failure); rolls the filter back.
+    fn rejected(&self, job: &ForwardJob, code: i64);
     /// The dispatcher dropped the job undelivered while its round may still matter
     /// (`RetriesExhausted`, `QueueFull`, `Shutdown`). By default this rolls the filter back like
     /// a rejection, so the next submission for the key that beats the best *accepted* one is
@@ -64,7 +65,7 @@ pub trait ForwardGate: Send + Sync + 'static {
     /// Not called for a job refused at a full intake: `submit` never calls the gate.
     fn abandoned(&self, job: &ForwardJob, reason: DropReason) {
         let _ = reason;
-        self.rejected(job);
+        self.rejected(job, 0);
     }
 }
 

@@ -186,7 +186,7 @@ impl ForwardGate for FakeGate {
             .push(GateCall::Accepted(job.submission.nonce));
     }
 
-    fn rejected(&self, job: &ForwardJob) {
+    fn rejected(&self, job: &ForwardJob, _code: i64) {
         self.calls
             .lock()
             .push(GateCall::Rejected(job.submission.nonce));
