@@ -37,6 +37,19 @@ pub fn is_transient_code(code: i64) -> bool {
     )
 }
 
+/// `submit_nonce`'s parameter names, all required, in the order of the protocol table.
+pub const SUBMIT_NONCE_FIELDS: [&str; 9] = [
+    "block_hash",
+    "height",
+    "generation_signature",
+    "base_target",
+    "account_id",
+    "seed",
+    "nonce",
+    "compression",
+    "raw_quality",
+];
+
 /// `submit_nonce` parameters after validation: every field present and within its rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NonceSubmission {

@@ -32,17 +32,7 @@ fn error_of(params: &Value) -> String {
     parse_submit_params(Some(params)).unwrap_err().to_string()
 }
 
-const ALL_FIELDS: [&str; 9] = [
-    "block_hash",
-    "height",
-    "generation_signature",
-    "base_target",
-    "account_id",
-    "seed",
-    "nonce",
-    "compression",
-    "raw_quality",
-];
+const ALL_FIELDS: [&str; 9] = crate::protocol::SUBMIT_NONCE_FIELDS;
 
 #[test]
 fn a_complete_submission_is_read_field_by_field() {

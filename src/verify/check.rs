@@ -113,28 +113,7 @@ pub fn verify_submission(
 
 /// Exactly `N` bytes from `2 * N` hex digits of either case.
 fn decode_hex<const N: usize>(text: &str, field: &'static str) -> Result<[u8; N], VerifyError> {
-    let bad = || VerifyError::BadHex { field };
-    let digits = text.as_bytes();
-    if digits.len() != N.saturating_mul(2) {
-        return Err(bad());
-    }
-    let mut bytes = [0u8; N];
-    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-        let &[high, low] = pair else {
-            return Err(bad());
-        };
-        *byte = (hex_value(high).ok_or_else(bad)? << 4) | hex_value(low).ok_or_else(bad)?;
-    }
-    Ok(bytes)
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
-    }
+    crate::submission::decode_hex(text).ok_or(VerifyError::BadHex { field })
 }
 
 #[cfg(test)]

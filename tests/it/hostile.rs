@@ -49,17 +49,7 @@ fn fuzz_config() -> ProptestConfig {
 }
 
 /// Field names of `submit_nonce` in the order of the protocol table.
-const SUBMIT_FIELDS: [&str; 9] = [
-    "block_hash",
-    "height",
-    "generation_signature",
-    "base_target",
-    "account_id",
-    "seed",
-    "nonce",
-    "compression",
-    "raw_quality",
-];
+const SUBMIT_FIELDS: [&str; 9] = pocx_aggregator::protocol::SUBMIT_NONCE_FIELDS;
 
 /// Keys a generated object is likely to use, so that generated values land where parsers look.
 const INTERESTING_KEYS: [&str; 16] = [

@@ -157,17 +157,7 @@ fn bad_submit_params_are_32602_naming_the_field() {
     let round = farm.wait_for_round();
     let good = Farm::submission(&round, &account(1), 5_000_000);
     let mut cases: Vec<(&str, Value)> = Vec::new();
-    for field in [
-        "block_hash",
-        "height",
-        "generation_signature",
-        "base_target",
-        "account_id",
-        "seed",
-        "nonce",
-        "compression",
-        "raw_quality",
-    ] {
+    for field in pocx_aggregator::protocol::SUBMIT_NONCE_FIELDS {
         let mut params = good.clone();
         params.as_object_mut().unwrap().remove(field);
         cases.push((field, params));

@@ -31,17 +31,7 @@ fn every_broken_rule_is_invalid_params_and_goes_nowhere() {
     let round = farm.wait_for_round();
     let good = Farm::submission(&round, &account(1), 1000);
     let mut cases: Vec<(&str, Value)> = Vec::new();
-    for field in [
-        "block_hash",
-        "height",
-        "generation_signature",
-        "base_target",
-        "account_id",
-        "seed",
-        "nonce",
-        "compression",
-        "raw_quality",
-    ] {
+    for field in pocx_aggregator::protocol::SUBMIT_NONCE_FIELDS {
         let mut missing = good.clone();
         missing.as_object_mut().unwrap().remove(field);
         cases.push((field, missing));
