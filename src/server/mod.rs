@@ -14,6 +14,7 @@
 //! It does not know JSON-RPC, authentication or statistics: that is the handler's business.
 
 mod listener;
+mod slow_lane;
 mod wire;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::http::{HttpRequest, HttpResponse};
 use listener::{CurrentServer, Keeper};
+use slow_lane::SlowLane;
 use wire::ReadFailure;
 
 /// What a server runs for each request.
@@ -70,13 +72,17 @@ pub struct ServerCounters {
     pub too_large: AtomicU64,
     pub read_failures: AtomicU64,
     pub rotated: AtomicU64,
+    /// Requests with a large body refused because the slow lane was full.
+    pub busy: AtomicU64,
 }
 
 pub struct HttpServer {
+    name: &'static str,
     local_addr: SocketAddr,
     stop: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     keeper: Option<Keeper>,
+    slow_lane: Option<SlowLane>,
     reaper: Option<Reaper>,
     current: CurrentServer,
     counters: Arc<ServerCounters>,
@@ -98,17 +104,23 @@ impl HttpServer {
         let counters = Arc::new(ServerCounters::default());
         let reaper = Reaper::start(config.name)?;
         let rotation = Arc::new(Rotation::new(config.rotate_after));
+        let template = Worker {
+            config: config.clone(),
+            handler: handler.clone(),
+            current: current.clone(),
+            stop: stop.clone(),
+            accept_died: accept_died.clone(),
+            reaper: reaper.sender.clone(),
+            rotation: rotation.clone(),
+            counters: counters.clone(),
+            slow_lane: None,
+        };
+        let slow_lane = SlowLane::start(&template)?;
         let mut workers = Vec::with_capacity(config.workers);
         for index in 0..config.workers {
             let worker = Worker {
-                config: config.clone(),
-                handler: handler.clone(),
-                current: current.clone(),
-                stop: stop.clone(),
-                accept_died: accept_died.clone(),
-                reaper: reaper.sender.clone(),
-                rotation: rotation.clone(),
-                counters: counters.clone(),
+                slow_lane: Some(slow_lane.sender.clone()),
+                ..template.clone()
             };
             workers.push(
                 thread::Builder::new()
@@ -124,10 +136,12 @@ impl HttpServer {
             accept_died,
         )?;
         Ok(HttpServer {
+            name: config.name,
             local_addr,
             stop,
             workers,
             keeper: Some(keeper),
+            slow_lane: Some(slow_lane),
             reaper: Some(reaper),
             current,
             counters,
@@ -154,6 +168,9 @@ impl HttpServer {
         }
         for worker in self.workers.drain(..) {
             let _ = worker.join();
+        }
+        if let Some(lane) = self.slow_lane.take() {
+            lane.shutdown(self.name);
         }
         if let Some(reaper) = self.reaper.take() {
             reaper.shutdown();
@@ -184,15 +201,18 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
     }
 }
 
+#[derive(Clone)]
 struct Worker {
     config: ServerConfig,
     handler: Handler,
     current: CurrentServer,
     stop: Arc<AtomicBool>,
     accept_died: Arc<AtomicBool>,
-    reaper: Sender<tiny_http::Request>,
+    reaper: Sender<(tiny_http::Request, u16)>,
     rotation: Arc<Rotation>,
     counters: Arc<ServerCounters>,
+    /// Where requests whose body is still on the wire go (`None` on the slow lane itself).
+    slow_lane: Option<Sender<tiny_http::Request>>,
 }
 
 impl Worker {
@@ -215,7 +235,22 @@ impl Worker {
         }
     }
 
-    fn serve(&self, mut request: tiny_http::Request) {
+    fn serve(&self, request: tiny_http::Request) {
+        if let Some(lane) = &self.slow_lane {
+            if slow_lane::body_still_on_the_wire(&request) {
+                if let Err(TrySendError::Full(r) | TrySendError::Disconnected(r)) =
+                    lane.try_send(request)
+                {
+                    self.counters.busy.fetch_add(1, Ordering::Relaxed);
+                    self.hand_to_reaper(r, 503);
+                }
+                return;
+            }
+        }
+        self.serve_now(request);
+    }
+
+    fn serve_now(&self, mut request: tiny_http::Request) {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let head_only = *request.method() == tiny_http::Method::Head;
         let rotate = request
@@ -226,7 +261,7 @@ impl Worker {
             Ok(plain) => self.call_handler(plain),
             Err(ReadFailure::TooLarge) => {
                 self.counters.too_large.fetch_add(1, Ordering::Relaxed);
-                return self.hand_to_reaper(request);
+                return self.hand_to_reaper(request, 413);
             }
             Err(ReadFailure::Io(e)) => {
                 self.counters.read_failures.fetch_add(1, Ordering::Relaxed);
@@ -256,12 +291,13 @@ impl Worker {
         }
     }
 
-    fn hand_to_reaper(&self, request: tiny_http::Request) {
-        match self.reaper.try_send(request) {
-            Ok(()) => {}
-            Err(TrySendError::Full(request) | TrySendError::Disconnected(request)) => {
-                reaper_fallback(request)
-            }
+    /// The reaper answers `status` and then lets tiny_http discard the unread body.
+    fn hand_to_reaper(&self, request: tiny_http::Request, status: u16) {
+        if let Err(TrySendError::Full((request, _)) | TrySendError::Disconnected((request, _))) =
+            self.reaper.try_send((request, status))
+        {
+            // Never drain in a worker: abandon the request (its connection times out).
+            std::mem::forget(request);
         }
     }
 }
@@ -270,7 +306,7 @@ impl Worker {
 /// with a buffer as large as what is left. Doing that in a worker would pin it for as long as
 /// the client keeps sending, so a separate thread answers 413 and does the dropping.
 struct Reaper {
-    sender: Sender<tiny_http::Request>,
+    sender: Sender<(tiny_http::Request, u16)>,
     thread: JoinHandle<()>,
 }
 
@@ -281,13 +317,15 @@ const MAX_DRAINED_BODY: usize = 1 << 31;
 
 impl Reaper {
     fn start(name: &str) -> io::Result<Reaper> {
-        let (sender, receiver): (Sender<tiny_http::Request>, Receiver<tiny_http::Request>) =
-            bounded(64);
+        let (sender, receiver): (
+            Sender<(tiny_http::Request, u16)>,
+            Receiver<(tiny_http::Request, u16)>,
+        ) = bounded(64);
         let thread = thread::Builder::new()
             .name(format!("{name}-reaper"))
             .spawn(move || {
-                for request in receiver {
-                    reaper_fallback(request);
+                for (request, status) in receiver {
+                    answer_and_discard(request, status);
                 }
             })?;
         Ok(Reaper { sender, thread })
@@ -299,15 +337,18 @@ impl Reaper {
     }
 }
 
-fn reaper_fallback(request: tiny_http::Request) {
+fn answer_and_discard(request: tiny_http::Request, status: u16) {
     if request.body_length().unwrap_or(0) > MAX_DRAINED_BODY {
         std::mem::forget(request);
         return;
     }
+    let text = match status {
+        413 => "request body larger than 64 KiB\n",
+        _ => "busy, try again\n",
+    };
     // `respond` writes first and drops (drains) afterwards; building our own answer through
     // `into_writer` would drain first.
-    let response =
-        tiny_http::Response::from_string("request body larger than 64 KiB\n").with_status_code(413);
+    let response = tiny_http::Response::from_string(text).with_status_code(status);
     let _ = catch_unwind(AssertUnwindSafe(|| request.respond(response)));
 }
 
