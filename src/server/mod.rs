@@ -317,10 +317,7 @@ const MAX_DRAINED_BODY: usize = 1 << 31;
 
 impl Reaper {
     fn start(name: &str) -> io::Result<Reaper> {
-        let (sender, receiver): (
-            Sender<(tiny_http::Request, u16)>,
-            Receiver<(tiny_http::Request, u16)>,
-        ) = bounded(64);
+        let (sender, receiver) = bounded::<(tiny_http::Request, u16)>(64);
         let thread = thread::Builder::new()
             .name(format!("{name}-reaper"))
             .spawn(move || {
