@@ -5,7 +5,16 @@
 //! (-32700, id null), invalid requests (-32600), batches (array in, array out; an empty batch is
 //! one -32600), notifications (no `id`: no answer at all). Nesting depth is bounded by serde_json's
 //! recursion limit and the body size by the server, so no input can exhaust the stack or memory.
+//!
+//! Two readings, one meaning: a body holding one plain call is read without building a JSON tree
+//! (`single`), everything else (batches, unusual ids, every error) by the general reading into
+//! `serde_json::Value`. A body the fast reading does not fully accept goes to the general one.
 
+mod single;
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::protocol::code;
@@ -17,9 +26,51 @@ pub const MAX_BATCH: usize = 64;
 #[derive(Debug)]
 pub struct Call<'a> {
     pub method: &'a str,
-    pub params: Option<&'a Value>,
+    pub params: Params<'a>,
     /// `None` for a notification (no `id` member).
-    pub id: Option<&'a Value>,
+    pub id: Option<CallId<'a>>,
+}
+
+/// A call's `params` (an object or an array when present; JSON `null` counts as absent).
+#[derive(Debug, Clone, Copy)]
+pub enum Params<'a> {
+    Absent,
+    /// From the general reading.
+    Parsed(&'a Value),
+    /// Still inside this single-call body, not read yet.
+    InBody(&'a [u8]),
+}
+
+impl<'a> Params<'a> {
+    /// The params as a JSON value (`None` when absent).
+    pub fn value(&self) -> Option<Cow<'a, Value>> {
+        match *self {
+            Params::Absent => None,
+            Params::Parsed(value) => Some(Cow::Borrowed(value)),
+            Params::InBody(body) => single::params_value(body).map(Cow::Owned),
+        }
+    }
+
+    /// The params read straight into `T` (borrowing from the body), when they are an object
+    /// `T` accepts; `None` otherwise — then [`Params::value`] is the way to find out why.
+    pub fn named<T: Deserialize<'a>>(&self) -> Option<T> {
+        match *self {
+            Params::Absent => None,
+            Params::Parsed(value) => single::named_from_value(value),
+            Params::InBody(body) => single::named_params(body),
+        }
+    }
+}
+
+/// A call's id, echoed as sent.
+#[derive(Debug, Clone, Copy)]
+pub enum CallId<'a> {
+    /// From the general reading.
+    Value(&'a Value),
+    /// A string without escapes, as it appeared between its quotes.
+    Text(&'a str),
+    Unsigned(u64),
+    Null,
 }
 
 /// A JSON-RPC error object.
@@ -60,6 +111,25 @@ pub type CallResult = Result<RawJson, RpcError>;
 pub struct RawJson(pub std::sync::Arc<[u8]>);
 
 impl RawJson {
+    /// `{"name":number,...}` in the order given, written directly. Names must be plain JSON
+    /// string content (no quotes or backslashes); give them in sorted order to match what
+    /// serialising a `json!` object of the same members produces.
+    pub fn from_unsigned_fields(fields: &[(&str, u64)]) -> RawJson {
+        let mut out = Vec::with_capacity(2 + fields.len() * 32);
+        out.push(b'{');
+        for (i, (name, number)) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"\":");
+            single::push_decimal(&mut out, *number);
+        }
+        out.push(b'}');
+        RawJson(out.into())
+    }
+
     pub fn from_value(value: &Value) -> RawJson {
         // Serialising a Value cannot fail: its map keys are strings.
         RawJson(
@@ -72,6 +142,14 @@ impl RawJson {
 
 /// Answers a whole request body. `None` means nothing to send back (only notifications).
 pub fn answer_body(body: &[u8], dispatch: &mut dyn FnMut(&Call) -> CallResult) -> Option<Vec<u8>> {
+    match single::parse(body) {
+        Some(call) => answer_call(&call, dispatch),
+        None => answer_general(body, dispatch),
+    }
+}
+
+/// The general reading: any body, through a `serde_json::Value`.
+fn answer_general(body: &[u8], dispatch: &mut dyn FnMut(&Call) -> CallResult) -> Option<Vec<u8>> {
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(_) => {
@@ -116,15 +194,18 @@ pub fn answer_body(body: &[u8], dispatch: &mut dyn FnMut(&Call) -> CallResult) -
 }
 
 fn answer_one(request: &Value, dispatch: &mut dyn FnMut(&Call) -> CallResult) -> Option<Vec<u8>> {
-    let call = match parse_call(request) {
-        Ok(call) => call,
-        Err((err, id)) => return Some(error_response(&err, id)),
-    };
-    let result = dispatch(&call);
-    let id = call.id?;
+    match parse_call(request) {
+        Ok(call) => answer_call(&call, dispatch),
+        Err((err, id)) => Some(error_response(&err, id)),
+    }
+}
+
+fn answer_call(call: &Call, dispatch: &mut dyn FnMut(&Call) -> CallResult) -> Option<Vec<u8>> {
+    let result = dispatch(call);
+    let id = call.id.as_ref()?;
     Some(match result {
-        Ok(raw) => result_response(&raw, id),
-        Err(err) => error_response(&err, id),
+        Ok(raw) => result_with_id(&raw, id),
+        Err(err) => error_response(&err, &id.as_value()),
     })
 }
 
@@ -153,19 +234,27 @@ fn parse_call(request: &Value) -> Result<Call<'_>, (RpcError, &Value)> {
     }
     Ok(Call {
         method,
-        params: params.filter(|p| !p.is_null()),
-        id,
+        params: params
+            .filter(|p| !p.is_null())
+            .map_or(Params::Absent, Params::Parsed),
+        id: id.map(CallId::Value),
     })
 }
 
 /// `{"jsonrpc":"2.0","result":<raw>,"id":<id>}` without re-serialising the result.
 pub fn result_response(result: &RawJson, id: &Value) -> Vec<u8> {
-    let id = serde_json::to_vec(id).unwrap_or_else(|_| b"null".to_vec());
-    let mut out = Vec::with_capacity(result.0.len() + id.len() + 32);
-    out.extend_from_slice(br#"{"jsonrpc":"2.0","result":"#);
+    result_with_id(result, &CallId::Value(id))
+}
+
+fn result_with_id(result: &RawJson, id: &CallId) -> Vec<u8> {
+    const HEAD: &[u8] = br#"{"jsonrpc":"2.0","result":"#;
+    const ID: &[u8] = br#","id":"#;
+    // Room for any number or a short string id without growing.
+    let mut out = Vec::with_capacity(HEAD.len() + result.0.len() + ID.len() + 48);
+    out.extend_from_slice(HEAD);
     out.extend_from_slice(&result.0);
-    out.extend_from_slice(br#","id":"#);
-    out.extend_from_slice(&id);
+    out.extend_from_slice(ID);
+    id.write_json(&mut out);
     out.push(b'}');
     out
 }
@@ -244,6 +333,84 @@ mod tests {
         assert_eq!(answer("[]").unwrap()["error"]["code"], -32600);
         assert!(answer(r#"[{"jsonrpc":"2.0","method":"ping"}]"#).is_none());
         assert!(answer(r#"{"jsonrpc":"2.0","method":"ping"}"#).is_none());
+    }
+
+    /// Echoes what it was given, so any difference between the readings shows in the answer.
+    fn echo_call(call: &Call) -> CallResult {
+        match call.method {
+            "fail" => Err(RpcError::new(-1, "failed").with_data(json!({"m": call.method}))),
+            method => Ok(RawJson::from_value(&json!({
+                "method": method,
+                "params": call.params.value().map(|p| p.into_owned()),
+            }))),
+        }
+    }
+
+    #[test]
+    fn both_readings_give_the_same_answers() {
+        let bodies = [
+            r#"{"jsonrpc":"2.0","method":"get_mining_info","params":{},"id":1}"#,
+            r#"{"jsonrpc":"2.0","method":"m","params":[1,{"a":[2]}],"id":"x-1"}"#,
+            r#" { "id" : null , "method" : "m" , "jsonrpc" : "2.0" } "#,
+            r#"{"jsonrpc":"2.0","method":"m","params":null,"id":18446744073709551615}"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":18446744073709551616}"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":-7}"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":-0}"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":1.5}"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":"A
+"}"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":"ünï"}"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":[1]}"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":true}"#,
+            r#"{"jsonrpc":"2.0","method":"m"}"#,
+            r#"{"jsonrpc":"2.0","method":"fail","id":3}"#,
+            r#"{"jsonrpc":"2.0","method":"ma","id":3}"#,
+            r#"{"jsonrpc":"2.0","method":"m","method":"fail","id":3}"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":1,"id":2}"#,
+            r#"{"jsonrpc":"2.0","method":"m","params":{},"params":[],"id":1}"#,
+            r#"{"jsonrpc":"2.0","method":"m","params":5,"id":1}"#,
+            r#"{"jsonrpc":"2.0","method":"m","params":"p","id":1}"#,
+            r#"{"jsonrpc":"2.0","method":7,"id":1}"#,
+            r#"{"jsonrpc":"2.0","id":1}"#,
+            r#"{"jsonrpc":"2.00","method":"m","id":1}"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":1}"#,
+            r#"{"jsonrpc":null,"method":"m","id":1}"#,
+            r#"{"method":"m","id":1}"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":1,"extra":{"deep":[[[]]]}}"#,
+            r#"["jsonrpc","2.0"]"#,
+            r#"[{"jsonrpc":"2.0","method":"m","id":1}]"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":1} x"#,
+            r#"{"jsonrpc":"2.0","method":"m","id":1"#,
+            "",
+            "null",
+        ];
+        for body in bodies {
+            let fast = answer_body(body.as_bytes(), &mut echo_call);
+            let general = answer_general(body.as_bytes(), &mut echo_call);
+            assert_eq!(fast, general, "body {body}");
+        }
+        let nested = format!(
+            r#"{{"jsonrpc":"2.0","method":"m","id":1,"x":{}}}"#,
+            "[".repeat(200)
+        );
+        assert_eq!(
+            answer_body(nested.as_bytes(), &mut echo_call),
+            answer_general(nested.as_bytes(), &mut echo_call)
+        );
+    }
+
+    #[test]
+    fn plain_calls_take_the_fast_reading() {
+        for body in [
+            r#"{"jsonrpc":"2.0","method":"get_mining_info","params":{},"id":1}"#,
+            r#"{"jsonrpc":"2.0","method":"submit_nonce","params":{"a":"b"},"id":"c"}"#,
+            r#"{"jsonrpc":"2.0","method":"get_mining_info","id":null}"#,
+        ] {
+            assert!(single::parse(body.as_bytes()).is_some(), "{body}");
+        }
+        let text = RawJson::from_unsigned_fields(&[("poc_time", 7), ("raw_quality", 0)]);
+        let value = json!({"raw_quality": 0, "poc_time": 7});
+        assert_eq!(text, RawJson::from_value(&value));
     }
 
     #[test]

@@ -89,33 +89,62 @@ pub fn write_response(
     close: bool,
     head_only: bool,
 ) -> io::Result<()> {
-    let mut head = Vec::with_capacity(160);
-    write!(
-        head,
-        "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
-        response.status,
-        reason_phrase(response.status),
-        response.content_type,
-        response.body.len()
-    )?;
-    for (name, value) in &response.headers {
-        // Header values built by handlers never hold line breaks; refuse them all the same.
-        if !value.contains(['\r', '\n']) {
-            write!(head, "{name}: {value}\r\n")?;
-        }
-    }
-    if close {
-        head.extend_from_slice(b"Connection: close\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
-    if !head_only {
-        head.extend_from_slice(&response.body);
-    }
+    let bytes = encode_response(response, close, head_only);
     let mut writer = request.into_writer();
-    match writer.write_all(&head).and_then(|()| writer.flush()) {
+    match writer.write_all(&bytes).and_then(|()| writer.flush()) {
         Err(e) if is_client_gone(&e) => Ok(()),
         other => other,
     }
+}
+
+/// Head and body in one buffer of the right size (one write, no formatting machinery).
+fn encode_response(response: &HttpResponse, close: bool, head_only: bool) -> Vec<u8> {
+    let body: &[u8] = if head_only { &[] } else { &response.body };
+    let extra: usize = response
+        .headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 4)
+        .sum();
+    let mut out = Vec::with_capacity(128 + response.content_type.len() + extra + body.len());
+    out.extend_from_slice(b"HTTP/1.1 ");
+    push_decimal(&mut out, u64::from(response.status));
+    out.push(b' ');
+    out.extend_from_slice(reason_phrase(response.status).as_bytes());
+    out.extend_from_slice(b"\r\nContent-Type: ");
+    out.extend_from_slice(response.content_type.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Length: ");
+    push_decimal(&mut out, response.body.len() as u64);
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in &response.headers {
+        // Header values built by handlers never hold line breaks; refuse them all the same.
+        if !value.contains(['\r', '\n']) {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    if close {
+        out.extend_from_slice(b"Connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+fn push_decimal(out: &mut Vec<u8>, number: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = number;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 fn is_client_gone(error: &io::Error) -> bool {
@@ -141,5 +170,29 @@ fn reason_phrase(status: u16) -> &'static str {
         500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_are_encoded_byte_for_byte() {
+        let response = HttpResponse::json(200, b"{\"a\":1}".to_vec())
+            .with_header("Retry-After", "1".into())
+            .with_header("X-Bad", "a\r\nInjected: yes".into());
+        let text = String::from_utf8(encode_response(&response, true, false)).unwrap();
+        assert_eq!(
+            text,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\
+             Retry-After: 1\r\nConnection: close\r\n\r\n{\"a\":1}"
+        );
+        let head = encode_response(&HttpResponse::text(599, "gone\n"), false, true);
+        assert_eq!(
+            String::from_utf8(head).unwrap(),
+            "HTTP/1.1 599 Unknown\r\nContent-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: 5\r\n\r\n"
+        );
     }
 }

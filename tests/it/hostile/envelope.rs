@@ -6,6 +6,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+use pocx_aggregator::handlers::read_submit_params;
 use pocx_aggregator::protocol::code;
 use pocx_aggregator::rpc::{answer_body, Call, CallResult, RawJson, RpcError, MAX_BATCH};
 use pocx_aggregator::submission::parse_submit_params;
@@ -26,11 +27,12 @@ fn mining_info() -> Value {
 
 fn dispatch(call: &Call, info: &RawJson) -> CallResult {
     match call.method {
-        "submit_nonce" => match parse_submit_params(call.params) {
+        // The miners' path: the fast reading with its fallback to the full validation.
+        "submit_nonce" => match read_submit_params(&call.params) {
             Ok(submission) => Ok(RawJson::from_value(
                 &json!({"raw_quality": submission.raw_quality, "poc_time": 1}),
             )),
-            Err(error) => Err(RpcError::invalid_params(error.to_string())),
+            Err(error) => Err(error),
         },
         "get_mining_info" => Ok(info.clone()),
         other => Err(RpcError::new(code::METHOD_NOT_FOUND, "method not found")

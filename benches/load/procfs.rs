@@ -1,0 +1,57 @@
+//! What the kernel says about a process: resident memory and CPU time, from `/proc`.
+//!
+//! Linux only. CPU times in `/proc/<pid>/stat` are in clock ticks; USER_HZ is 100 on every
+//! Linux architecture the aggregator targets, so no libc call is needed to learn it.
+
+use std::fs;
+use std::time::Duration;
+
+const TICKS_PER_SECOND: u64 = 100;
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`…), in KiB.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+}
+
+/// User plus system CPU time the process has used so far (all threads, living or gone).
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields are counted after the last ')'.
+    let (_, after_name) = text.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace();
+    // Fields 3.. follow the name; utime and stime are fields 14 and 15.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    let ticks = utime.checked_add(stime)?;
+    Some(Duration::from_millis(
+        ticks.checked_mul(1000 / TICKS_PER_SECOND)?,
+    ))
+}
+
+/// Threads the process has right now.
+pub fn threads(pid: u32) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("Threads:"))
+        .and_then(|rest| rest.trim().parse().ok())
+}
+
+/// Load average over the last minute, to say how busy the machine was.
+pub fn load_average() -> Option<String> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+
+/// Processors the kernel runs this process on.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
