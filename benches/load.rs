@@ -21,6 +21,8 @@ mod binary;
 mod client;
 #[path = "load/farm.rs"]
 mod farm;
+#[path = "load/farm_client.rs"]
+mod farm_client;
 #[path = "load/procfs.rs"]
 mod procfs;
 #[path = "load/requests.rs"]
@@ -305,7 +307,7 @@ fn farms(workers: usize, filter: &RowFilter) -> io::Result<()> {
         "\nfarm: miners poll every 1 s, one submission per miner per 10 s round, 5 s measured"
     );
     println!(
-        "{:<10} {:>6} {:>8} {:>9} {:>11} {:>7} {:>7} {:>6} {:>6} {:>8} {:>8}",
+        "{:<10} {:>6} {:>8} {:>9} {:>11} {:>7} {:>7} {:>6} {:>6} {:>6} {:>8} {:>8}",
         "server",
         "miners",
         "polls/s",
@@ -315,12 +317,11 @@ fn farms(workers: usize, filter: &RowFilter) -> io::Result<()> {
         "HWM MiB",
         "thrds",
         "errors",
+        "rotate",
         "max lag",
         "max lat"
     );
-    let runs = [(FARMS[0], true)]
-        .into_iter()
-        .chain(FARMS.into_iter().map(|m| (m, false)));
+    let runs = FARMS.into_iter().flat_map(|m| [(m, true), (m, false)]);
     for (miners, bare) in runs {
         let kind = if bare { "bare" } else { "agg" };
         if !filter.runs(kind) || !(filter.any_size || filter.connections.contains(&miners)) {
@@ -328,7 +329,7 @@ fn farms(workers: usize, filter: &RowFilter) -> io::Result<()> {
         }
         let f = farm::run_farm(miners, workers, bare)?;
         println!(
-            "{:<10} {:>6} {:>8.0} {:>9.1} {:>11.1} {:>7.1} {:>7.1} {:>6} {:>6} {:>6}ms {:>6}ms",
+            "{:<10} {:>6} {:>8.0} {:>9.1} {:>11.1} {:>7.1} {:>7.1} {:>6} {:>6} {:>6} {:>6}ms {:>6}ms",
             f.server,
             f.miners,
             f.polls_per_second,
@@ -338,6 +339,7 @@ fn farms(workers: usize, filter: &RowFilter) -> io::Result<()> {
             mib(f.hwm_kib),
             f.threads,
             f.errors,
+            f.reconnects,
             f.max_lag.as_millis(),
             f.max_latency.as_millis()
         );
