@@ -21,8 +21,12 @@ mod binary;
 mod client;
 #[path = "load/farm.rs"]
 mod farm;
+#[path = "load/farm_client.rs"]
+mod farm_client;
 #[path = "load/procfs.rs"]
 mod procfs;
+#[path = "load/report.rs"]
+mod report;
 #[path = "load/requests.rs"]
 mod requests;
 #[path = "load/servers.rs"]
@@ -39,7 +43,8 @@ use std::time::{Duration, Instant};
 use pocx_aggregator::config::defaults;
 use pocx_aggregator::sim::{SimUpstream, SimUpstreamConfig};
 
-use client::{LoadReport, LoadShape};
+use client::LoadShape;
+use report::{Row, Summary};
 use requests::{Round, Workload};
 use servers::ServerProcess;
 
@@ -74,19 +79,21 @@ fn main() {
         procfs::cpus(),
         procfs::load_average().unwrap_or_default()
     );
+    let mut summary = Summary::default();
     let outcome = (|| -> io::Result<()> {
         let upstream = SimUpstream::start(SimUpstreamConfig::default())?;
         if wanted("throughput") {
-            throughput(&upstream, workers, &rows)?;
+            throughput(&upstream, workers, &rows, &mut summary)?;
         }
         if wanted("farm") {
-            farms(workers, &rows)?;
+            farms(workers, &rows, &mut summary)?;
         }
         if wanted("binary") {
-            binary_figures(&upstream)?;
+            binary_figures(&upstream, &mut summary)?;
         }
         Ok(())
     })();
+    summary.print();
     println!(
         "load average {} at end",
         procfs::load_average().unwrap_or_default()
@@ -142,18 +149,12 @@ impl RowFilter {
     }
 }
 
-struct Row {
-    server: &'static str,
-    method: &'static str,
-    connections: usize,
-    report: LoadReport,
-    cpu_us_per_request: f64,
-    rss_kib: u64,
-    hwm_kib: u64,
-    threads: u64,
-}
-
-fn throughput(upstream: &SimUpstream, workers: usize, filter: &RowFilter) -> io::Result<()> {
+fn throughput(
+    upstream: &SimUpstream,
+    workers: usize,
+    filter: &RowFilter,
+    summary: &mut Summary,
+) -> io::Result<()> {
     let sim = upstream.current_round();
     let round = Round {
         height: sim.height,
@@ -163,28 +164,7 @@ fn throughput(upstream: &SimUpstream, workers: usize, filter: &RowFilter) -> io:
     };
     // The bare server answers what the aggregator would: the upstream's mining info.
     let (_, bare_body) = wire::post(upstream.addr(), GET_MINING_INFO)?;
-    println!(
-        "\nthroughput: {workers} workers, {CLIENT_THREADS} client threads, one request in flight \
-         per connection, 2.5 s measured, best of {ROUNDS}; submit_nonce mix: 1 in {} improving",
-        requests::IMPROVE_EVERY
-    );
-    println!(
-        "{:<10} {:<15} {:>5} {:>8} {:>6} {:>7} {:>7} {:>7} {:>6} {:>6} {:>7} {:>7} {:>7} {:>6}  ratio",
-        "server",
-        "method",
-        "conns",
-        "req/s",
-        "errors",
-        "p50 ms",
-        "p99 ms",
-        "max ms",
-        "rotate",
-        "starve",
-        "cpu us",
-        "RSS MiB",
-        "HWM MiB",
-        "thrds"
-    );
+    report::throughput_header(workers, CLIENT_THREADS, ROUNDS, requests::IMPROVE_EVERY);
     for &connections in &filter.connections {
         let shape = LoadShape {
             connections,
@@ -223,19 +203,7 @@ fn throughput(upstream: &SimUpstream, workers: usize, filter: &RowFilter) -> io:
                 }
             }
         }
-        let rate = |r: &Option<Row>| r.as_ref().map_or(f64::NAN, |r| r.report.per_second());
-        let (ceiling, mining_info) = (rate(&best[0]), rate(&best[1]));
-        let [bare, gmi, submit] = best;
-        if let Some(row) = bare {
-            print_row(&row, None);
-        }
-        if let Some(row) = gmi {
-            print_row(&row, Some((mining_info / ceiling, "of bare")));
-        }
-        if let Some(row) = submit {
-            let ratio = row.report.per_second() / mining_info;
-            print_row(&row, Some((ratio, "of gmi")));
-        }
+        report::throughput_rows(best, summary);
     }
     Ok(())
 }
@@ -274,100 +242,23 @@ fn measure_row(
     })
 }
 
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
-}
-
-fn print_row(row: &Row, ratio: Option<(f64, &str)>) {
-    let r = &row.report;
-    println!(
-        "{:<10} {:<15} {:>5} {:>8.0} {:>6} {:>7.2} {:>7.2} {:>7.1} {:>6} {:>6} {:>7.1} {:>7.1} {:>7.1} {:>6}  {}",
-        row.server,
-        row.method,
-        row.connections,
-        r.per_second(),
-        r.errors,
-        r.latency_ms(0.5),
-        r.latency_ms(0.99),
-        r.latency_ms(1.0),
-        r.reconnects,
-        format!("{}+{}", r.starved_at_start, r.starved),
-        row.cpu_us_per_request,
-        mib(row.rss_kib),
-        mib(row.hwm_kib),
-        row.threads,
-        ratio.map_or(String::new(), |(value, of)| format!("{value:.3} {of}")),
-    );
-}
-
-fn farms(workers: usize, filter: &RowFilter) -> io::Result<()> {
-    println!(
-        "\nfarm: miners poll every 1 s, one submission per miner per 10 s round, 5 s measured"
-    );
-    println!(
-        "{:<10} {:>6} {:>8} {:>9} {:>11} {:>7} {:>7} {:>6} {:>6} {:>8} {:>8}",
-        "server",
-        "miners",
-        "polls/s",
-        "submits/s",
-        "CPU % core",
-        "RSS MiB",
-        "HWM MiB",
-        "thrds",
-        "errors",
-        "max lag",
-        "max lat"
-    );
-    let runs = [(FARMS[0], true)]
-        .into_iter()
-        .chain(FARMS.into_iter().map(|m| (m, false)));
+fn farms(workers: usize, filter: &RowFilter, summary: &mut Summary) -> io::Result<()> {
+    report::farm_header();
+    let runs = FARMS.into_iter().flat_map(|m| [(m, true), (m, false)]);
     for (miners, bare) in runs {
         let kind = if bare { "bare" } else { "agg" };
         if !filter.runs(kind) || !(filter.any_size || filter.connections.contains(&miners)) {
             continue;
         }
         let f = farm::run_farm(miners, workers, bare)?;
-        println!(
-            "{:<10} {:>6} {:>8.0} {:>9.1} {:>11.1} {:>7.1} {:>7.1} {:>6} {:>6} {:>6}ms {:>6}ms",
-            f.server,
-            f.miners,
-            f.polls_per_second,
-            f.submits_per_second,
-            f.cpu_share * 100.0,
-            mib(f.rss_kib),
-            mib(f.hwm_kib),
-            f.threads,
-            f.errors,
-            f.max_lag.as_millis(),
-            f.max_latency.as_millis()
-        );
+        report::farm_row(&f, summary);
     }
     Ok(())
 }
 
-fn binary_figures(upstream: &SimUpstream) -> io::Result<()> {
+fn binary_figures(upstream: &SimUpstream, summary: &mut Summary) -> io::Result<()> {
     let path = Path::new(env!("CARGO_BIN_EXE_pocx_aggregator"));
     let b = binary::measure(path, &upstream.url())?;
-    println!("\nbinary: {}", b.path.display());
-    println!(
-        "size {:.2} MiB as built for benches, {} stripped",
-        b.size as f64 / 1048576.0,
-        b.stripped_size
-            .map_or("(strip not found)".to_owned(), |s| format!(
-                "{:.2} MiB",
-                s as f64 / 1048576.0
-            ))
-    );
-    println!(
-        "start to first served get_mining_info: {:.1} ms (median of 3 cold starts)",
-        b.start_to_first_answer.as_secs_f64() * 1000.0
-    );
-    println!(
-        "idle RSS {:.2} MiB ({:.2} MiB of it anonymous, the rest shared code and libraries) \
-         with {} threads",
-        mib(b.idle_rss_kib),
-        mib(b.idle_anon_kib),
-        b.idle_threads
-    );
+    report::binary(&b, summary);
     Ok(())
 }

@@ -106,11 +106,10 @@ fn handle_rpc(ctx: &Context, request: &HttpRequest) -> HttpResponse {
                 .with_header("Retry-After", "1".into());
         }
     }
-    let machine = machine_id(request);
     let mut method_seen = "invalid";
     let answer = rpc::answer_body(&request.body, &mut |call: &Call| {
         method_seen = known_method(call.method);
-        dispatch(ctx, call, &machine)
+        dispatch(ctx, call, request)
     });
     ctx.stats.record_request(method_seen, started.elapsed());
     match answer {
@@ -127,10 +126,14 @@ fn known_method(method: &str) -> &'static str {
     }
 }
 
-fn dispatch(ctx: &Context, call: &Call, machine: &MachineId) -> CallResult {
+/// `request` names the submitting machine; only submissions need it, so it is read there.
+fn dispatch(ctx: &Context, call: &Call, request: &HttpRequest) -> CallResult {
     match call.method {
         "get_mining_info" => get_mining_info(ctx),
-        "submit_nonce" => submit_nonce(ctx, submit_params::submission(&call.params)?, machine),
+        "submit_nonce" => {
+            let submission = submit_params::submission(&call.params)?;
+            submit_nonce(ctx, submission, &machine_id(request))
+        }
         other => Err(RpcError::new(code::METHOD_NOT_FOUND, "method not found")
             .with_data(json!({ "method": truncate(other, 64) }))),
     }

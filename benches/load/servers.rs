@@ -195,18 +195,21 @@ fn run_bare(body: String, workers: usize) -> Result<(), String> {
     let body: Arc<[u8]> = body.into_bytes().into();
     let content_type = tiny_http::Header::from_bytes("Content-Type", "application/json")
         .map_err(|()| "bad header")?;
-    let handles: Vec<_> = (0..workers)
-        .map(|_| {
+    let handles = (0..workers)
+        .map(|index| {
             let (server, body, content_type) = (server.clone(), body.clone(), content_type.clone());
-            thread::spawn(move || {
-                while let Ok(request) = server.recv() {
-                    let response = tiny_http::Response::from_data(body.to_vec())
-                        .with_header(content_type.clone());
-                    let _ = request.respond(response);
-                }
-            })
+            thread::Builder::new()
+                .name(format!("bare-worker-{index}"))
+                .spawn(move || {
+                    while let Ok(request) = server.recv() {
+                        let response = tiny_http::Response::from_data(body.to_vec())
+                            .with_header(content_type.clone());
+                        let _ = request.respond(response);
+                    }
+                })
         })
-        .collect();
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(|e| e.to_string())?;
     announce(addr)?;
     wait_for_stdin_to_close();
     for _ in 0..workers {

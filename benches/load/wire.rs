@@ -69,6 +69,8 @@ pub struct Answer {
     pub ok: bool,
     /// The server will close the connection after this answer.
     pub close: bool,
+    /// Where the body starts in the buffer `read_answer` filled (it runs to the end).
+    pub body_at: usize,
 }
 
 /// Reads exactly one answer (head and `Content-Length` body) from `stream`.
@@ -117,14 +119,16 @@ pub fn read_answer(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> io::Result<A
         }
         buffer.extend_from_slice(&chunk[..n]);
     }
-    let body = &buffer[head_end..head_end + length];
+    buffer.truncate(head_end + length);
+    let body = &buffer[head_end..];
     Ok(Answer {
         ok: ok_status && find(body, b"\"result\"").is_some(),
         close,
+        body_at: head_end,
     })
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
@@ -139,9 +143,6 @@ pub fn post(addr: SocketAddr, body: &str) -> io::Result<(Answer, String)> {
     stream.write_all(request.as_bytes())?;
     let mut buffer = Vec::new();
     let answer = read_answer(&mut stream, &mut buffer)?;
-    let body_at = find(&buffer, b"\r\n\r\n").map_or(buffer.len(), |at| at + 4);
-    Ok((
-        answer,
-        String::from_utf8_lossy(&buffer[body_at..]).into_owned(),
-    ))
+    let body = String::from_utf8_lossy(&buffer[answer.body_at..]).into_owned();
+    Ok((answer, body))
 }
