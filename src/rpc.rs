@@ -124,7 +124,7 @@ impl RawJson {
             out.push(b'"');
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"\":");
-            single::push_decimal(&mut out, *number);
+            crate::http::push_decimal(&mut out, *number);
         }
         out.push(b'}');
         RawJson(out.into())

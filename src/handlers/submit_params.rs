@@ -148,18 +148,7 @@ mod tests {
             "[1]",
             "{}",
         ];
-        let fields = [
-            "block_hash",
-            "height",
-            "generation_signature",
-            "base_target",
-            "account_id",
-            "seed",
-            "nonce",
-            "compression",
-            "raw_quality",
-        ];
-        for field in fields {
+        for field in crate::protocol::SUBMIT_NONCE_FIELDS {
             for replacement in replacements {
                 let mut params = valid_params();
                 params[field] = serde_json::from_str(replacement).unwrap();

@@ -234,24 +234,8 @@ impl CallId<'_> {
                 out.extend_from_slice(text.as_bytes());
                 out.push(b'"');
             }
-            CallId::Unsigned(number) => push_decimal(out, number),
+            CallId::Unsigned(number) => crate::http::push_decimal(out, number),
             CallId::Null => out.extend_from_slice(b"null"),
         }
     }
-}
-
-/// Appends `number` in decimal.
-pub(super) fn push_decimal(out: &mut Vec<u8>, number: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = number;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }

@@ -107,13 +107,13 @@ fn encode_response(response: &HttpResponse, close: bool, head_only: bool) -> Vec
         .sum();
     let mut out = Vec::with_capacity(128 + response.content_type.len() + extra + body.len());
     out.extend_from_slice(b"HTTP/1.1 ");
-    push_decimal(&mut out, u64::from(response.status));
+    crate::http::push_decimal(&mut out, u64::from(response.status));
     out.push(b' ');
     out.extend_from_slice(reason_phrase(response.status).as_bytes());
     out.extend_from_slice(b"\r\nContent-Type: ");
     out.extend_from_slice(response.content_type.as_bytes());
     out.extend_from_slice(b"\r\nContent-Length: ");
-    push_decimal(&mut out, response.body.len() as u64);
+    crate::http::push_decimal(&mut out, response.body.len() as u64);
     out.extend_from_slice(b"\r\n");
     for (name, value) in &response.headers {
         // Header values built by handlers never hold line breaks; refuse them all the same.
@@ -130,21 +130,6 @@ fn encode_response(response: &HttpResponse, close: bool, head_only: bool) -> Vec
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
-}
-
-fn push_decimal(out: &mut Vec<u8>, number: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = number;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 fn is_client_gone(error: &io::Error) -> bool {
