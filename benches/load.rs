@@ -14,6 +14,9 @@
 //! their own memory and CPU time only. Figures are printed, never asserted. Arguments select
 //! sections (`throughput`, `farm`, `binary`) and narrow the rows (sizes such as `100` or
 //! `5000`; `bare`, `gmi`, `submit`, `agg`); none runs everything, in well under two minutes.
+//! For profiling: `POCX_LOAD_SERVER_WRAPPER="valgrind --tool=callgrind ..."` starts the server
+//! children under that command (and prints how many requests each answered in all, to divide
+//! by); `POCX_LOAD_FARM_SECS` lengthens the farm's measuring window.
 
 #[path = "load/binary.rs"]
 mod binary;
