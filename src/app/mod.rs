@@ -37,7 +37,7 @@ use crate::upstream::UpstreamClient;
 use crate::verify::VerifyStage;
 
 /// Submissions the forwarder holds (waiting, backing off or in flight).
-const FORWARD_QUEUE: usize = 4_096;
+const FORWARD_QUEUE: usize = 1_024;
 const VERIFY_QUEUE: usize = 256;
 /// Budget for the forwarder's last attempts at shutdown (the whole exit must fit in 2 s).
 const FORWARD_SHUTDOWN_DEADLINE: Duration = Duration::from_millis(1000);

@@ -33,8 +33,10 @@ pub use history::{load_history, History, HourCount, KeyActivity, KeyRoundBest, O
 pub use history::{TallyKind, HISTORY_ROUNDS};
 pub use schema::SCHEMA_VERSION;
 
-/// A queue this long holds about a minute of a large farm's submissions in a few MiB.
-pub const DEFAULT_QUEUE_CAPACITY: usize = 50_000;
+/// Rows waiting for the writer. The writer drains far faster than miners submit (hundreds of
+/// thousands of rows a second), so this only has to bridge a slow commit; a channel allocates
+/// all its slots up front, and a longer one cost several MiB of a small host's memory.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 8_192;
 
 /// One thing worth remembering.
 #[derive(Debug, Clone, PartialEq, Eq)]
