@@ -22,6 +22,7 @@ pub mod sim;
 pub mod stats;
 pub mod store;
 pub mod submission;
+pub mod threads;
 pub mod timebend;
 pub mod upstream;
 pub mod verify;

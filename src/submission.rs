@@ -138,11 +138,13 @@ fn unsigned_field(
     }
 }
 
-fn is_hex_of_len(text: &str, len: usize) -> bool {
+/// `len` hex digits of either case.
+pub fn is_hex_of_len(text: &str, len: usize) -> bool {
     text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn is_block_hash(text: &str) -> bool {
+/// A block hash as miners may send it: hex, whole bytes, at most [`MAX_BLOCK_HASH_CHARS`].
+pub fn is_block_hash(text: &str) -> bool {
     !text.is_empty()
         && text.len().is_multiple_of(2)
         && text.len() <= MAX_BLOCK_HASH_CHARS

@@ -47,6 +47,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::config::{SubmissionMode, UpstreamSettings};
 use crate::events::{now_ms, DropReason, ForwardJob, Outcome, OutcomeRecord, OutcomeSink};
+use crate::threads;
 use crate::upstream::SubmitUpstream;
 
 /// What the forwarder asks of the filter, without knowing its type.
@@ -265,30 +266,17 @@ impl Stage {
         }
         // Idle forwarding threads return as soon as the dispatcher has gone; wait for the rest
         // only until the deadline.
-        let all_returned = loop {
-            match threads.connections_alive.recv_deadline(give_up_at) {
-                Ok(_) => continue,
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break true,
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => break false,
-            }
-        };
-        let mut hung = 0usize;
-        for handle in threads.connections {
-            // Once every thread has dropped its end of the channel they are all returning, so
-            // joining them cannot block on an upstream call.
-            if all_returned || handle.is_finished() {
-                if handle.join().is_err() {
-                    log::error!("forwarding thread panicked");
-                }
-            } else {
-                // Stuck in an upstream call past its own timeout: detach it. Its answer would go
-                // to a channel nobody reads; its job was already reported as Dropped(Shutdown).
-                hung += 1;
-            }
+        let all_returned = threads::wait_all_returned(&threads.connections_alive, give_up_at);
+        let joined = threads::join_returned(threads.connections, all_returned);
+        if joined.panicked > 0 {
+            log::error!("{} forwarding thread(s) panicked", joined.panicked);
         }
-        if hung > 0 {
+        if joined.left_behind > 0 {
+            // Stuck in an upstream call past its own timeout: its answer would go to a channel
+            // nobody reads; its job was already reported as Dropped(Shutdown).
             log::warn!(
-                "{hung} forwarding thread(s) still in an upstream call at shutdown; detached"
+                "{} forwarding thread(s) still in an upstream call at shutdown; detached",
+                joined.left_behind
             );
         }
     }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::protocol::NonceSubmission;
 use crate::rpc::{Params, RpcError};
-use crate::submission::{parse_submit_params, MAX_BLOCK_HASH_CHARS};
+use crate::submission::{is_block_hash, is_hex_of_len, parse_submit_params};
 
 /// The validated submission in `params`, or the invalid-params error for them.
 pub fn submission(params: &Params) -> Result<NonceSubmission, RpcError> {
@@ -56,17 +56,6 @@ impl Wire<'_> {
             raw_quality: self.raw_quality,
         })
     }
-}
-
-fn is_hex_of_len(text: &str, len: usize) -> bool {
-    text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn is_block_hash(text: &str) -> bool {
-    !text.is_empty()
-        && text.len().is_multiple_of(2)
-        && text.len() <= MAX_BLOCK_HASH_CHARS
-        && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::io;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, Sender};
 
 use super::Worker;
 
@@ -75,22 +75,9 @@ impl SlowLane {
             alive,
         } = self;
         drop(sender);
-        let give_up_at = Instant::now() + SHUTDOWN_GRACE;
-        let all_returned = loop {
-            match alive.recv_deadline(give_up_at) {
-                Ok(()) => continue,
-                Err(RecvTimeoutError::Disconnected) => break true,
-                Err(RecvTimeoutError::Timeout) => break false,
-            }
-        };
-        let mut left = 0;
-        for thread in threads {
-            if all_returned || thread.is_finished() {
-                let _ = thread.join();
-            } else {
-                left += 1;
-            }
-        }
+        let all_returned =
+            crate::threads::wait_all_returned(&alive, Instant::now() + SHUTDOWN_GRACE);
+        let left = crate::threads::join_returned(threads, all_returned).left_behind;
         if left > 0 {
             log::debug!("{name}: {left} slow request(s) still reading at shutdown; left behind");
         }

@@ -79,10 +79,7 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
-/// True when `text` is exactly `len` hex digits (either case).
-pub fn is_hex_of_len(text: &str, len: usize) -> bool {
-    text.len() == len && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
+pub use crate::submission::is_hex_of_len;
 
 #[cfg(test)]
 mod tests {

@@ -276,7 +276,7 @@ impl Stage {
             self.core
                 .finish(&job, Outcome::Dropped(DropReason::Shutdown));
         }
-        while threads.alive.recv_deadline(give_up_at).is_ok() {}
+        let all_returned = crate::threads::wait_all_returned(&threads.alive, give_up_at);
         let unfinished: Vec<ForwardJob> = {
             let mut state = self.core.state.lock();
             state
@@ -294,16 +294,15 @@ impl Stage {
             self.core
                 .finish(&job, Outcome::Dropped(DropReason::Shutdown));
         }
-        let mut busy = 0usize;
-        for handle in threads.handles {
-            if !handle.is_finished() {
-                busy += 1;
-            } else if handle.join().is_err() {
-                log::error!("verification thread panicked");
-            }
+        let joined = crate::threads::join_returned(threads.handles, all_returned);
+        if joined.panicked > 0 {
+            log::error!("{} verification thread(s) panicked", joined.panicked);
         }
-        if busy > 0 {
-            log::warn!("{busy} verification thread(s) still busy at shutdown; detached");
+        if joined.left_behind > 0 {
+            log::warn!(
+                "{} verification thread(s) still busy at shutdown; detached",
+                joined.left_behind
+            );
         }
     }
 }
