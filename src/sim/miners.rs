@@ -24,6 +24,7 @@ use crossbeam_channel::{bounded, Sender};
 use super::driver::{Counters, Driver, Miner};
 use super::farm::accounts_for;
 use super::rng::SimRng;
+use crate::upstream::QuickResolver;
 
 /// A miner's request timeout, as in the real miner.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -115,7 +116,7 @@ impl SimMiners {
                 .unwrap_or(started);
             let miner = Miner::new(
                 cfg.machine_names.then(|| format!("sim-miner-{index}")),
-                ureq::Agent::new_with_config(agent_config.clone()),
+                QuickResolver::agent(agent_config.clone()),
                 accounts_for(cfg.seed, index, cfg.accounts_per_miner),
                 SimRng::for_stream(cfg.seed, u64::MAX - index as u64),
                 first_poll,

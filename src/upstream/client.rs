@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use super::error::printable;
+use super::resolver::QuickResolver;
 use super::{SubmitUpstream, UpstreamError};
 use crate::config::{UpstreamAuth, UpstreamSettings};
 use crate::protocol::{NonceSubmission, SubmitAnswer};
@@ -75,7 +76,7 @@ impl UpstreamClient {
             },
         };
         UpstreamClient {
-            agent: config.into(),
+            agent: QuickResolver::agent(config),
             url: settings.url.clone(),
             credentials,
             next_id: AtomicU64::new(1),
