@@ -107,10 +107,20 @@ fn handle_rpc(ctx: &Context, request: &HttpRequest) -> HttpResponse {
         }
     }
     let mut method_seen = "invalid";
-    let answer = rpc::answer_body(&request.body, &mut |call: &Call| {
-        method_seen = known_method(call.method);
-        dispatch(ctx, call, request)
-    });
+    let answer = match submit_params::plain_call(&request.body) {
+        // The common submission, read in one pass (see `submit_params`).
+        Some((id, submission)) => {
+            method_seen = "submit_nonce";
+            rpc::answer_for(
+                id.as_ref(),
+                submit_nonce(ctx, submission, &machine_id(request)),
+            )
+        }
+        None => rpc::answer_body(&request.body, &mut |call: &Call| {
+            method_seen = known_method(call.method);
+            dispatch(ctx, call, request)
+        }),
+    };
     ctx.stats.record_request(method_seen, started.elapsed());
     match answer {
         Some(body) => HttpResponse::json(200, body),

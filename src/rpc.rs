@@ -201,12 +201,28 @@ fn answer_one(request: &Value, dispatch: &mut dyn FnMut(&Call) -> CallResult) ->
 }
 
 fn answer_call(call: &Call, dispatch: &mut dyn FnMut(&Call) -> CallResult) -> Option<Vec<u8>> {
-    let result = dispatch(call);
-    let id = call.id.as_ref()?;
+    answer_for(call.id.as_ref(), dispatch(call))
+}
+
+/// The answer to a call with `id`; `None` for a notification (no id), which gets none.
+pub fn answer_for(id: Option<&CallId>, result: CallResult) -> Option<Vec<u8>> {
+    let id = id?;
     Some(match result {
         Ok(raw) => result_with_id(&raw, id),
         Err(err) => error_response(&err, &id.as_value()),
     })
+}
+
+/// A body holding one plain call of `method` with params of type `P`, read in one pass: its
+/// id and params. For the hottest method, which would otherwise be read twice (envelope, then
+/// params). `None` means: answer the body with [`answer_body`] as usual — which answers what
+/// this reads exactly as a dispatch of the same call would. `P` must refuse unknown members
+/// (`deny_unknown_fields`) and take numbers only as integers: nothing else checks them here.
+pub fn read_call<'a, P: Deserialize<'a>>(
+    body: &'a [u8],
+    method: &str,
+) -> Option<(Option<CallId<'a>>, P)> {
+    single::call_of(body, method)
 }
 
 fn parse_call(request: &Value) -> Result<Call<'_>, (RpcError, &Value)> {

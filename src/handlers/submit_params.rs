@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use crate::protocol::NonceSubmission;
-use crate::rpc::{Params, RpcError};
+use crate::rpc::{self, CallId, Params, RpcError};
 use crate::submission::{is_block_hash, is_hex_of_len, parse_submit_params};
 
 /// The validated submission in `params`, or the invalid-params error for them.
@@ -21,8 +21,32 @@ pub fn submission(params: &Params) -> Result<NonceSubmission, RpcError> {
     parse_submit_params(value.as_deref()).map_err(|e| RpcError::invalid_params(e.to_string()))
 }
 
-/// The params as a miner sends them; unknown members are ignored, as by the general reading.
+/// A body that is one plain `submit_nonce` call with valid params, read in a single pass: its
+/// id and the submission. `None` for anything else (then [`rpc::answer_body`] and
+/// [`submission`] give the answer, the same one for what this takes).
+pub fn plain_call(body: &[u8]) -> Option<(Option<CallId<'_>>, NonceSubmission)> {
+    // Other bodies pay this byte search, not a parse.
+    if !names_method(body, b"\"submit_nonce\"") {
+        return None;
+    }
+    let (id, wire) = rpc::read_call::<Wire>(body, "submit_nonce")?;
+    Some((id, wire.validated()?))
+}
+
+/// True when `quoted` (a method name with its quotes) appears in `body` (checked at quotes
+/// only, so a body costs a compare per string rather than one per byte).
+fn names_method(body: &[u8], quoted: &[u8]) -> bool {
+    body.iter()
+        .enumerate()
+        .filter(|(_, &byte)| byte == b'"')
+        .any(|(at, _)| body.get(at..).is_some_and(|rest| rest.starts_with(quoted)))
+}
+
+/// The params exactly as a miner sends them. Params with other members too are valid (the
+/// general reading ignores them) but are left to that reading, so that every number this one
+/// skips has been checked by serde (see [`rpc::read_call`]).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Wire<'a> {
     block_hash: &'a str,
     height: u64,
@@ -74,7 +98,6 @@ mod tests {
             "nonce": 42,
             "compression": 1,
             "raw_quality": 2_387_302_541_580_475u64,
-            "extra": {"ignored": [1, 2]},
         })
     }
 
@@ -89,6 +112,16 @@ mod tests {
         let expected = reference(parsed.get("params").filter(|p| !p.is_null()));
         let in_body = submission(&Params::InBody(body.as_bytes()));
         assert_eq!(in_body, expected, "body {body}");
+        // The one-pass reading takes only what the usual way accepts, and reads it the same.
+        if let Some((id, fast)) = plain_call(body.as_bytes()) {
+            assert_eq!(Ok(fast), expected, "one pass, body {body}");
+            let id_json = id.map(|id| id.as_value().into_owned());
+            assert_eq!(
+                id_json.as_ref(),
+                parsed.get("id"),
+                "one pass id, body {body}"
+            );
+        }
         if let Some(params) = parsed.get("params") {
             assert_eq!(
                 submission(&Params::Parsed(params)),
@@ -111,6 +144,41 @@ mod tests {
         assert!(wire.and_then(Wire::validated).is_some());
         let wire: Option<Wire> = Params::InBody(body.as_bytes()).named();
         assert!(wire.and_then(Wire::validated).is_some());
+    }
+
+    #[test]
+    fn a_plain_submission_is_read_in_one_pass() {
+        let params = valid_params().to_string();
+        let body = body_with(&params);
+        let (id, submission) = plain_call(body.as_bytes()).expect("taken");
+        assert!(matches!(id, Some(CallId::Unsigned(1))));
+        assert_eq!(submission.nonce, 42);
+        // A notification has no id; a string id is kept as sent.
+        let notification =
+            format!(r#"{{"jsonrpc":"2.0","method":"submit_nonce","params":{params}}}"#);
+        assert!(matches!(
+            plain_call(notification.as_bytes()),
+            Some((None, _))
+        ));
+        let text_id = body_with(&params).replace(r#""id":1"#, r#""id":"m-7""#);
+        assert!(matches!(
+            plain_call(text_id.as_bytes()),
+            Some((Some(CallId::Text("m-7")), _))
+        ));
+        // Anything else is left to the usual reading.
+        for body in [
+            r#"{"jsonrpc":"2.0","method":"get_mining_info","params":{},"id":1}"#.to_owned(),
+            body_with(&params).replace(r#""2.0""#, r#""1.0""#),
+            body_with(&params).replace("\"nonce\":42", "\"nonce\":4.2e1"),
+            format!("[{}]", body_with(&params)),
+            body_with(&params).replace(r#""id":1"#, r#""id":{"a":1}"#),
+            body_with(r#"{"block_hash":"ab"}"#),
+            // Valid, but with a member the miner does not send: the usual reading takes it.
+            body_with(&params.replacen('{', r#"{"extra":1,"#, 1)),
+            body_with(&params).replacen('{', r#"{"extra":1,"#, 1),
+        ] {
+            assert!(plain_call(body.as_bytes()).is_none(), "body {body}");
+        }
     }
 
     #[test]
@@ -160,10 +228,12 @@ mod tests {
         // params absent, null or of the wrong type.
         let escaped = valid.replacen("\"ab", "\"\\u0061b", 1);
         let duplicate = valid.replacen('{', r#"{"nonce":"bad","#, 1);
+        let extra = valid.replacen('{', r#"{"extra":{"ignored":[1,2e300]},"#, 1);
         let array = format!("[{valid}]");
         for params in [
             escaped.as_str(),
             duplicate.as_str(),
+            extra.as_str(),
             array.as_str(),
             "null",
             "7",
