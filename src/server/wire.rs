@@ -6,7 +6,7 @@
 
 use std::io::{self, Read, Write};
 
-use crate::http::{HttpRequest, HttpResponse};
+use crate::http::{Headers, HttpRequest, HttpResponse};
 
 /// Why a request could not be turned into an [`HttpRequest`].
 #[derive(Debug)]
@@ -27,17 +27,15 @@ pub fn read_request(
     }
     let (path, query) = split_url(request.url());
     let (path, query) = (path.to_owned(), query.to_owned());
-    let headers = request
-        .headers()
+    let sent = request.headers().get(..64).unwrap_or(request.headers());
+    let bytes = sent
         .iter()
-        .take(64)
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_ascii_lowercase(),
-                h.value.as_str().to_owned(),
-            )
-        })
-        .collect();
+        .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len())
+        .sum();
+    let mut headers = Headers::with_capacity(sent.len(), bytes);
+    for h in sent {
+        headers.push(h.field.as_str().as_str(), h.value.as_str());
+    }
     let mut body = Vec::with_capacity(request.body_length().unwrap_or(0).min(max_body));
     let limit = u64::try_from(max_body)
         .unwrap_or(u64::MAX)
