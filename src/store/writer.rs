@@ -1,7 +1,8 @@
 //! The writer thread: the only code that writes to the history database.
 //!
 //! In: rows from the bounded queue, and a stop signal. It commits a batch when the batch is
-//! `batch_window` old or holds `batch_rows` rows, whichever comes first. When a commit fails the
+//! `batch_window` old or holds `batch_rows` rows, whichever comes first; while a batch is open it
+//! takes queued rows in slices instead of waking for each. When a commit fails the
 //! batch is kept and retried with growing pauses (memory bounded by `max_pending_rows`; rows
 //! beyond are dropped and counted), the failure streak is logged once and the recovery once.
 //! Between batches, at most every `maintenance_interval`, it prunes rows past the retention
@@ -12,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, TryRecvError};
 use rusqlite::Connection;
 
 use super::batch::PendingBatch;
@@ -27,6 +28,9 @@ const LONGEST_RETRY_PAUSE: Duration = Duration::from_secs(5);
 const CHUNKS_PER_PASS: usize = 20;
 /// Pause between passes while old rows remain to be deleted.
 const BACKLOG_PAUSE: Duration = Duration::from_secs(1);
+/// While a batch is open, queued rows are taken this often (the queue holds thousands, so
+/// even a flood fits between two takes).
+const GATHER_SLICE: Duration = Duration::from_millis(20);
 /// Commit attempts at shutdown when the disk is failing.
 const SHUTDOWN_ATTEMPTS: u32 = 3;
 
@@ -78,13 +82,26 @@ impl WriterLoop {
         let stop = self.stop.clone();
         loop {
             let timeout = self.next_wakeup().saturating_duration_since(Instant::now());
-            crossbeam_channel::select! {
-                recv(rows) -> msg => match msg {
-                    Ok(row) => self.accept_burst(row),
-                    Err(_) => break,
-                },
-                recv(stop) -> _ => break,
-                default(timeout) => {}
+            if self.batch_started.is_some() && self.failing.is_none() {
+                // A batch is open: let rows gather in the queue and take them in slices, rather
+                // than waking (and making a sender wake us) for every row.
+                crossbeam_channel::select! {
+                    recv(stop) -> _ => break,
+                    default(timeout.min(GATHER_SLICE)) => {
+                        if self.gather() {
+                            break;
+                        }
+                    }
+                }
+            } else {
+                crossbeam_channel::select! {
+                    recv(rows) -> msg => match msg {
+                        Ok(row) => self.accept_burst(row),
+                        Err(_) => break,
+                    },
+                    recv(stop) -> _ => break,
+                    default(timeout) => {}
+                }
             }
             let now = Instant::now();
             if self.flush_due(now) {
@@ -95,6 +112,19 @@ impl WriterLoop {
             }
         }
         self.finish();
+    }
+
+    /// Takes what is queued, up to a batch. True when every sender is gone.
+    fn gather(&mut self) -> bool {
+        let limit = self.batch_limit();
+        while self.pending.rows() < limit {
+            match self.rows.try_recv() {
+                Ok(row) => self.accept(row),
+                Err(TryRecvError::Empty) => return false,
+                Err(TryRecvError::Disconnected) => return true,
+            }
+        }
+        false
     }
 
     /// Takes one row and whatever else is already queued, up to a batch.
