@@ -91,7 +91,8 @@ fn drain_rate(connections: usize, latency: Duration) -> Row {
         Arc::new(MemoryUpstream { latency }),
         Arc::new(OpenGate),
         sink,
-    );
+    )
+    .expect("threads start");
     let base = template();
     let mut row = Row {
         accepted: 0,

@@ -136,18 +136,24 @@ impl App {
             }),
             gate.clone(),
             sink.clone(),
-        );
+        )
+        .map_err(AppError::Thread)?;
         // The gate hands held-back submissions to the forwarder it serves.
         let _ = gate.forwarder.set(forwarder.clone());
-        let verifier = config.upstream.verify_submissions.then(|| {
-            VerifyStage::spawn(
-                1,
-                VERIFY_QUEUE,
-                gate.clone(),
-                forwarder.clone(),
-                sink.clone(),
-            )
-        });
+        let verifier = config
+            .upstream
+            .verify_submissions
+            .then(|| {
+                VerifyStage::spawn(
+                    1,
+                    VERIFY_QUEUE,
+                    gate.clone(),
+                    forwarder.clone(),
+                    sink.clone(),
+                )
+            })
+            .transpose()
+            .map_err(AppError::Thread)?;
         let refresher = start_refresher(config, &cache, &client, &filter, &held, &stats, &store)?;
         let gauges = make_gauges(&forwarder, &verifier, &store, &filter, &cache);
         let miner_server_config =

@@ -9,6 +9,7 @@
 //! Not here: the ordering itself (`queue`), the public handle and shutdown joining (`mod`).
 
 use std::collections::HashMap;
+use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -67,7 +68,7 @@ pub(super) fn spawn_threads(
     upstream: Arc<dyn SubmitUpstream>,
     gate: Arc<dyn ForwardGate>,
     wiring: Wiring,
-) -> Spawned {
+) -> io::Result<Spawned> {
     // At most `connections` attempts are ever outstanding, so neither channel can fill up.
     let (work_tx, work_rx) = crossbeam_channel::bounded::<Attempt>(cfg.connections);
     let (answer_tx, answer_rx) = crossbeam_channel::bounded::<Answer>(cfg.connections);
@@ -81,9 +82,10 @@ pub(super) fn spawn_threads(
             thread::Builder::new()
                 .name(format!("forward-{index}"))
                 .spawn(move || forward_calls(upstream.as_ref(), &work, &answers, alive))
-                .unwrap_or_else(|e| panic!("cannot start a forwarding thread: {e}"))
         })
-        .collect();
+        // On an error the threads already started end with this function: the work channel
+        // closes when `work_tx` is dropped.
+        .collect::<io::Result<_>>()?;
     let dispatcher = Dispatcher {
         cfg,
         gate,
@@ -97,13 +99,12 @@ pub(super) fn spawn_threads(
     };
     let dispatcher = thread::Builder::new()
         .name("forward-dispatch".to_owned())
-        .spawn(move || dispatcher.run())
-        .unwrap_or_else(|e| panic!("cannot start the forwarding dispatcher: {e}"));
-    Spawned {
+        .spawn(move || dispatcher.run())?;
+    Ok(Spawned {
         dispatcher,
         connections,
         connections_alive: alive_rx,
-    }
+    })
 }
 
 /// A forwarding thread: one blocking call per attempt until the dispatcher goes away.

@@ -37,6 +37,7 @@ pub(crate) mod testkit;
 #[cfg(test)]
 mod tests;
 
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -164,7 +165,7 @@ impl Forwarder {
         upstream: Arc<dyn SubmitUpstream>,
         gate: Arc<dyn ForwardGate>,
         sink: OutcomeSink,
-    ) -> Forwarder {
+    ) -> io::Result<Forwarder> {
         let cfg = ForwarderConfig {
             connections: cfg.connections.max(1),
             queue_capacity: cfg.queue_capacity.max(1),
@@ -187,8 +188,8 @@ impl Forwarder {
                 depth: Arc::clone(&depth),
                 sink: Arc::clone(&sink),
             },
-        );
-        Forwarder {
+        )?;
+        Ok(Forwarder {
             stage: Arc::new(Stage {
                 intake: Intake {
                     jobs: jobs_tx,
@@ -204,7 +205,7 @@ impl Forwarder {
                     connections_alive: spawned.connections_alive,
                 })),
             }),
-        }
+        })
     }
 
     /// Hands a job over. Never blocks and never calls the gate (so it is safe to call while

@@ -27,6 +27,7 @@ mod tests;
 
 pub use check::{recompute_quality, verify_submission, VerifyError};
 
+use std::io;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -127,7 +128,7 @@ impl VerifyStage {
         gate: Arc<dyn VerifyGate>,
         forwarder: Forwarder,
         sink: OutcomeSink,
-    ) -> VerifyStage {
+    ) -> io::Result<VerifyStage> {
         let cfg = VerifyConfig {
             threads,
             capacity,
@@ -141,7 +142,7 @@ impl VerifyStage {
         gate: Arc<dyn VerifyGate>,
         forwarder: Forwarder,
         sink: OutcomeSink,
-    ) -> VerifyStage {
+    ) -> io::Result<VerifyStage> {
         let max_compression = cfg.max_compression;
         let check: Arc<Check> = Arc::new(move |s| verify_submission(s, max_compression));
         VerifyStage::spawn_checking(cfg, check, gate, forwarder, sink)
@@ -153,7 +154,7 @@ impl VerifyStage {
         gate: Arc<dyn VerifyGate>,
         forwarder: Forwarder,
         sink: OutcomeSink,
-    ) -> VerifyStage {
+    ) -> io::Result<VerifyStage> {
         let threads = cfg.threads.max(1);
         let core = Arc::new(Core {
             state: Mutex::new(State {
@@ -169,7 +170,7 @@ impl VerifyStage {
             sink,
         });
         let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
-        let handles = (0..threads)
+        let handles: io::Result<Vec<JoinHandle<()>>> = (0..threads)
             .map(|slot| {
                 let verifier = Verifier {
                     slot,
@@ -182,10 +183,18 @@ impl VerifyStage {
                 thread::Builder::new()
                     .name(format!("verify-{slot}"))
                     .spawn(move || verifier.run(alive))
-                    .unwrap_or_else(|e| panic!("cannot start a verification thread: {e}"))
             })
             .collect();
-        VerifyStage {
+        let handles = match handles {
+            Ok(handles) => handles,
+            Err(e) => {
+                // The threads that did start are told to stop (they hold nothing yet).
+                core.state.lock().stopping = true;
+                core.wake.notify_all();
+                return Err(e);
+            }
+        };
+        Ok(VerifyStage {
             stage: Arc::new(Stage {
                 core,
                 shutdown_deadline: cfg.shutdown_deadline,
@@ -194,7 +203,7 @@ impl VerifyStage {
                     alive: alive_rx,
                 })),
             }),
-        }
+        })
     }
 
     /// Queues a claim for verification. Never blocks; when the queue is full the worst claim

@@ -85,8 +85,9 @@ fn real_stage(
     Receiver<crate::events::OutcomeRecord>,
 ) {
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[50], 1), upstream, FakeGate::new(), sink.clone());
-    let stage = VerifyStage::spawn(1, 8, gate, forwarder.clone(), sink);
+    let forwarder = Forwarder::spawn(config(&[50], 1), upstream, FakeGate::new(), sink.clone())
+        .expect("threads start");
+    let stage = VerifyStage::spawn(1, 8, gate, forwarder.clone(), sink).expect("threads start");
     (stage, forwarder, rx)
 }
 
@@ -185,14 +186,16 @@ fn stand_in_stage(
         FakeUpstream::new(),
         FakeGate::new(),
         sink.clone(),
-    );
+    )
+    .expect("threads start");
     let cfg = VerifyConfig {
         threads: 1,
         capacity,
         shutdown_deadline: Duration::from_millis(200),
         ..VerifyConfig::default()
     };
-    let stage = VerifyStage::spawn_checking(cfg, check, gate, forwarder.clone(), sink);
+    let stage = VerifyStage::spawn_checking(cfg, check, gate, forwarder.clone(), sink)
+        .expect("threads start");
     (stage, forwarder, rx)
 }
 

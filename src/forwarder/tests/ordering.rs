@@ -17,7 +17,8 @@ const PROMPTLY: Duration = Duration::from_millis(500);
 fn a_backing_off_job_does_not_delay_a_fresh_one() {
     let upstream = FakeUpstream::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[5_000], 1), upstream.clone(), FakeGate::new(), sink);
+    let forwarder = Forwarder::spawn(config(&[5_000], 1), upstream.clone(), FakeGate::new(), sink)
+        .expect("threads start");
     upstream.script(1, [Step::fail(UpstreamError::Timeout)]);
     forwarder.submit(job(10, 1));
     assert_eq!(upstream.next_arrival(SOON), Some(1));
@@ -45,7 +46,8 @@ fn a_backing_off_job_does_not_delay_a_fresh_one() {
 fn a_slow_upstream_call_does_not_hold_up_the_others() {
     let upstream = FakeUpstream::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[50], 2), upstream.clone(), FakeGate::new(), sink);
+    let forwarder = Forwarder::spawn(config(&[50], 2), upstream.clone(), FakeGate::new(), sink)
+        .expect("threads start");
     upstream.script(1, [Step::hang(Ok(accepted()))]);
     forwarder.submit(job(10, 1));
     assert_eq!(upstream.next_arrival(SOON), Some(1));
@@ -73,7 +75,8 @@ fn order_behind_a_busy_connection(jobs: &[(u64, u64)]) -> Vec<u64> {
     let upstream = FakeUpstream::new();
     let gate = FakeGate::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[50], 1), upstream.clone(), gate.clone(), sink);
+    let forwarder = Forwarder::spawn(config(&[50], 1), upstream.clone(), gate.clone(), sink)
+        .expect("threads start");
     upstream.script(1000, [Step::hang(Ok(accepted()))]);
     // Stall the dispatcher in its gate check of the blocker while the others are submitted, so
     // they are all in the channel when it next looks and it takes them in one go.
@@ -118,7 +121,8 @@ fn over_capacity_the_oldest_round_then_worst_quality_is_dropped() {
     let (sink, rx) = channel_sink();
     let mut cfg = config(&[50], 1);
     cfg.queue_capacity = 3;
-    let forwarder = Forwarder::spawn(cfg, upstream.clone(), gate.clone(), sink);
+    let forwarder =
+        Forwarder::spawn(cfg, upstream.clone(), gate.clone(), sink).expect("threads start");
     upstream.script(1000, [Step::hang(Ok(accepted()))]);
     forwarder.submit(job(100, 1000));
     assert_eq!(upstream.next_arrival(SOON), Some(1000));
@@ -155,7 +159,8 @@ fn a_full_intake_drops_the_incoming_job_without_blocking() {
     let mut cfg = config(&[50], 1);
     // The intake channel then has its minimum size, and the queue room for all of it.
     cfg.queue_capacity = MIN_INTAKE_CAPACITY;
-    let forwarder = Forwarder::spawn(cfg, upstream.clone(), gate.clone(), sink);
+    let forwarder =
+        Forwarder::spawn(cfg, upstream.clone(), gate.clone(), sink).expect("threads start");
     let (stalled_tx, stalled_rx) = crossbeam_channel::bounded(1);
     let unstall = gate.stall_next(stalled_tx);
     forwarder.submit(job(10, 1));

@@ -36,7 +36,8 @@ fn an_accepted_job_is_reported_once_and_the_gate_told() {
     let upstream = FakeUpstream::new();
     let gate = FakeGate::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[50], 2), upstream.clone(), gate.clone(), sink);
+    let forwarder = Forwarder::spawn(config(&[50], 2), upstream.clone(), gate.clone(), sink)
+        .expect("threads start");
     forwarder.submit(job(10, 7));
     let records = expect_outcomes(&rx, 1, SOON);
     let record = outcome_of(&records, 7);
@@ -61,7 +62,8 @@ fn every_transient_failure_kind_is_retried() {
     let upstream = FakeUpstream::new();
     let gate = FakeGate::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[20, 40], 4), upstream.clone(), gate, sink);
+    let forwarder = Forwarder::spawn(config(&[20, 40], 4), upstream.clone(), gate, sink)
+        .expect("threads start");
     let kinds = transient_kinds();
     let count = kinds.len();
     for (quality, error) in (1u64..).zip(kinds) {
@@ -99,7 +101,8 @@ fn definitive_answers_are_never_retried() {
     let upstream = FakeUpstream::new();
     let gate = FakeGate::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[20, 40], 4), upstream.clone(), gate.clone(), sink);
+    let forwarder = Forwarder::spawn(config(&[20, 40], 4), upstream.clone(), gate.clone(), sink)
+        .expect("threads start");
     let mut expected = Vec::new();
     for (quality, (error, code)) in (1u64..).zip(cases) {
         upstream.script(quality, [Step::fail(error)]);
@@ -128,7 +131,8 @@ fn retries_wait_for_each_backoff_delay() {
     let delays = [50u64, 100, 200];
     let upstream = FakeUpstream::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&delays, 1), upstream.clone(), FakeGate::new(), sink);
+    let forwarder = Forwarder::spawn(config(&delays, 1), upstream.clone(), FakeGate::new(), sink)
+        .expect("threads start");
     upstream.script(
         5,
         [
@@ -160,7 +164,8 @@ fn after_the_last_backoff_the_job_is_given_up() {
     let upstream = FakeUpstream::new();
     let gate = FakeGate::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[10, 20], 1), upstream.clone(), gate.clone(), sink);
+    let forwarder = Forwarder::spawn(config(&[10, 20], 1), upstream.clone(), gate.clone(), sink)
+        .expect("threads start");
     upstream.script(5, (0..10).map(|_| Step::fail(rpc(-32006))));
     forwarder.submit(job(10, 5));
     let records = expect_outcomes(&rx, 1, SOON);
@@ -181,7 +186,8 @@ fn wallet_mode_fails_fast() {
     let (sink, rx) = channel_sink();
     let mut cfg = config(&[10, 20], 2);
     cfg.mode = SubmissionMode::Wallet;
-    let forwarder = Forwarder::spawn(cfg, upstream.clone(), FakeGate::new(), sink);
+    let forwarder =
+        Forwarder::spawn(cfg, upstream.clone(), FakeGate::new(), sink).expect("threads start");
     upstream.script(1, [Step::fail(UpstreamError::Connect("refused".into()))]);
     upstream.script(2, [Step::fail(rpc(-26))]);
     forwarder.submit(job(10, 1));
@@ -204,7 +210,8 @@ fn a_job_superseded_while_queued_is_never_sent() {
     let upstream = FakeUpstream::new();
     let gate = FakeGate::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[10], 1), upstream.clone(), gate.clone(), sink);
+    let forwarder = Forwarder::spawn(config(&[10], 1), upstream.clone(), gate.clone(), sink)
+        .expect("threads start");
     gate.refuse(3, DropReason::Superseded);
     forwarder.submit(job(10, 3));
     forwarder.submit(job(10, 4));
@@ -225,7 +232,8 @@ fn a_round_that_expires_during_backoff_ends_the_retries() {
     let upstream = FakeUpstream::new();
     let gate = FakeGate::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[150], 1), upstream.clone(), gate.clone(), sink);
+    let forwarder = Forwarder::spawn(config(&[150], 1), upstream.clone(), gate.clone(), sink)
+        .expect("threads start");
     upstream.script(9, [Step::fail(UpstreamError::Http { status: 502 })]);
     forwarder.submit(job(10, 9));
     assert_eq!(upstream.next_arrival(SOON), Some(9));
@@ -244,7 +252,8 @@ fn every_job_gets_exactly_one_outcome() {
     let (sink, rx) = channel_sink();
     let mut cfg = config(&[5, 10], 4);
     cfg.queue_capacity = 1000;
-    let forwarder = Forwarder::spawn(cfg, upstream.clone(), gate.clone(), sink);
+    let forwarder =
+        Forwarder::spawn(cfg, upstream.clone(), gate.clone(), sink).expect("threads start");
     let total = 300u64;
     for quality in 1..=total {
         match quality % 5 {

@@ -19,7 +19,8 @@ fn shutdown_gives_a_backing_off_job_its_last_attempt_at_once() {
         upstream.clone(),
         FakeGate::new(),
         sink,
-    );
+    )
+    .expect("threads start");
     upstream.script(4, [Step::fail(UpstreamError::Timeout)]);
     forwarder.submit(job(10, 4));
     assert_eq!(upstream.next_arrival(SOON), Some(4));
@@ -36,7 +37,8 @@ fn a_last_attempt_that_fails_transiently_ends_as_shutdown() {
     let upstream = FakeUpstream::new();
     let gate = FakeGate::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[10_000], 1), upstream.clone(), gate.clone(), sink);
+    let forwarder = Forwarder::spawn(config(&[10_000], 1), upstream.clone(), gate.clone(), sink)
+        .expect("threads start");
     upstream.script(4, (0..2).map(|_| Step::fail(UpstreamError::Timeout)));
     forwarder.submit(job(10, 4));
     assert_eq!(upstream.next_arrival(SOON), Some(4));
@@ -59,7 +61,8 @@ fn a_call_failing_while_shutdown_runs_gets_its_last_attempt() {
         upstream.clone(),
         FakeGate::new(),
         sink,
-    );
+    )
+    .expect("threads start");
     upstream.script(6, [Step::hang(Err(UpstreamError::Timeout))]);
     forwarder.submit(job(10, 6));
     assert_eq!(upstream.next_arrival(SOON), Some(6));
@@ -84,7 +87,8 @@ fn a_hung_upstream_cannot_hold_shutdown_past_its_deadline() {
     let (sink, rx) = channel_sink();
     let cfg = config(&[50], 2);
     let deadline = cfg.shutdown_deadline;
-    let forwarder = Forwarder::spawn(cfg, upstream.clone(), FakeGate::new(), sink);
+    let forwarder =
+        Forwarder::spawn(cfg, upstream.clone(), FakeGate::new(), sink).expect("threads start");
     for quality in 1..=5 {
         upstream.script(quality, [Step::hang(Ok(accepted()))]);
         forwarder.submit(job(10, quality));
@@ -116,7 +120,8 @@ fn a_hung_upstream_cannot_hold_shutdown_past_its_deadline() {
 fn a_clone_submitting_after_shutdown_gets_a_shutdown_outcome() {
     let upstream = FakeUpstream::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[50], 1), upstream.clone(), FakeGate::new(), sink);
+    let forwarder = Forwarder::spawn(config(&[50], 1), upstream.clone(), FakeGate::new(), sink)
+        .expect("threads start");
     let worker_handle = forwarder.clone();
     forwarder.shutdown();
     worker_handle.submit(job(10, 8));
@@ -131,7 +136,8 @@ fn a_clone_submitting_after_shutdown_gets_a_shutdown_outcome() {
 fn dropping_the_last_handle_stops_and_joins_the_threads() {
     let upstream = FakeUpstream::new();
     let (sink, rx) = channel_sink();
-    let forwarder = Forwarder::spawn(config(&[50], 2), upstream.clone(), FakeGate::new(), sink);
+    let forwarder = Forwarder::spawn(config(&[50], 2), upstream.clone(), FakeGate::new(), sink)
+        .expect("threads start");
     forwarder.submit(job(10, 3));
     let records = expect_outcomes(&rx, 1, SOON);
     assert!(matches!(
