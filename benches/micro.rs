@@ -1,6 +1,8 @@
 //! Micro benchmarks of the per-submission hot path: time bending, the best-so-far filter,
-//! parameter validation, and (for scale) the cost of recomputing a nonce's quality with
-//! pocx_hashlib at compression levels 1 to 4.
+//! parameter validation, the JSON-RPC bodies of both methods read and answered (a plain
+//! submission in one pass, against the general reading of the same call as the baseline), and
+//! (for scale) the cost of recomputing a nonce's quality with pocx_hashlib at compression
+//! levels 1 to 4.
 //!
 //! `cargo bench --bench micro`; the whole run is kept to a couple of minutes.
 
@@ -10,6 +12,8 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
 use pocx_aggregator::config::SubmissionMode;
 use pocx_aggregator::filter::{Filter, DEFAULT_MAX_KEYS_PER_ROUND};
+use pocx_aggregator::handlers::{read_plain_submission, read_submit_params};
+use pocx_aggregator::rpc::{answer_body, answer_for, RawJson};
 use pocx_aggregator::submission::parse_submit_params;
 use pocx_aggregator::timebend::{poc_time, TimeBender};
 use serde_json::json;
@@ -104,6 +108,58 @@ fn submit_params(c: &mut Criterion) {
     group.finish();
 }
 
+/// Body in, answer bytes out, for both methods, without the server around it.
+fn jsonrpc_bodies(c: &mut Criterion) {
+    let mut group = c.benchmark_group("jsonrpc");
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    let mining_info = RawJson::from_value(&json!({
+        "height": 123_456,
+        "base_target": BASE_TARGET,
+        "generation_signature": "ab".repeat(32),
+        "block_hash": BLOCK_HASH,
+        "target_quality": u64::MAX,
+    }));
+    let gmi = br#"{"jsonrpc":"2.0","method":"get_mining_info","params":{},"id":1}"#;
+    group.bench_function("get_mining_info", |b| {
+        b.iter(|| answer_body(black_box(gmi), &mut |_| Ok(mining_info.clone())))
+    });
+    let submit = json!({
+        "jsonrpc": "2.0",
+        "method": "submit_nonce",
+        "params": {
+            "block_hash": BLOCK_HASH,
+            "height": 123_456,
+            "generation_signature": "ab".repeat(32),
+            "base_target": BASE_TARGET,
+            "account_id": "11".repeat(20),
+            "seed": "5a".repeat(32),
+            "nonce": 3052,
+            "compression": 1,
+            "raw_quality": RAW_QUALITY,
+        },
+        "id": 1,
+    })
+    .to_string();
+    let answer = |quality: u64| {
+        RawJson::from_unsigned_fields(&[("poc_time", 17), ("raw_quality", quality)])
+    };
+    group.bench_function("submit_nonce_one_pass", |b| {
+        b.iter(|| {
+            let (id, submission) = read_plain_submission(black_box(submit.as_bytes()))?;
+            answer_for(id.as_ref(), Ok(answer(submission.raw_quality)))
+        })
+    });
+    group.bench_function("submit_nonce_general_reading", |b| {
+        b.iter(|| {
+            answer_body(black_box(submit.as_bytes()), &mut |call| {
+                read_submit_params(&call.params).map(|s| answer(s.raw_quality))
+            })
+        })
+    });
+    group.finish();
+}
+
 fn quality_verification(c: &mut Criterion) {
     let mut group = c.benchmark_group("pocx_hashlib_quality");
     // One call takes a sizeable fraction of a second: a few flat samples are enough.
@@ -137,6 +193,7 @@ criterion_group!(
     time_bending,
     filter_offer,
     submit_params,
+    jsonrpc_bodies,
     quality_verification
 );
 criterion_main!(benches);

@@ -31,6 +31,8 @@ use crate::verify::VerifyStage;
 
 mod submit_params;
 
+/// A plain `submit_nonce` body read in one pass (what the miner port tries first).
+pub use submit_params::plain_call as read_plain_submission;
 /// `submit_nonce` params from a call, validated (the path every miner submission takes).
 pub use submit_params::submission as read_submit_params;
 

@@ -1,14 +1,17 @@
 //! The JSON-RPC envelope (`rpc::answer_body`) behind a dispatcher shaped like the real one:
 //! `submit_nonce` validates its params, `get_mining_info` answers a pre-built body, anything
-//! else is an unknown method. Every answer is checked against the JSON-RPC 2.0 rules, worked
+//! else is an unknown method; and, as on the miner port, a plain submission read in one pass
+//! first. Every answer is checked against the JSON-RPC 2.0 rules, worked
 //! out independently from the request itself.
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use pocx_aggregator::handlers::read_submit_params;
+use pocx_aggregator::handlers::{read_plain_submission, read_submit_params};
 use pocx_aggregator::protocol::code;
-use pocx_aggregator::rpc::{answer_body, Call, CallResult, RawJson, RpcError, MAX_BATCH};
+use pocx_aggregator::rpc::{
+    answer_body, answer_for, Call, CallResult, RawJson, RpcError, MAX_BATCH,
+};
 use pocx_aggregator::submission::parse_submit_params;
 
 use super::heap::{budget, peak_heap};
@@ -29,15 +32,28 @@ fn dispatch(call: &Call, info: &RawJson) -> CallResult {
     match call.method {
         // The miners' path: the fast reading with its fallback to the full validation.
         "submit_nonce" => match read_submit_params(&call.params) {
-            Ok(submission) => Ok(RawJson::from_value(
-                &json!({"raw_quality": submission.raw_quality, "poc_time": 1}),
-            )),
+            Ok(submission) => submitted(submission.raw_quality),
             Err(error) => Err(error),
         },
         "get_mining_info" => Ok(info.clone()),
         other => Err(RpcError::new(code::METHOD_NOT_FOUND, "method not found")
             .with_data(json!({ "method": other }))),
     }
+}
+
+/// The answer as the miner port gives it: the one-pass reading of a plain submission, else
+/// the envelope with the dispatcher above.
+fn answer(body: &[u8], info: &RawJson) -> Option<Vec<u8>> {
+    match read_plain_submission(body) {
+        Some((id, submission)) => answer_for(id.as_ref(), submitted(submission.raw_quality)),
+        None => answer_body(body, &mut |call| dispatch(call, info)),
+    }
+}
+
+fn submitted(raw_quality: u64) -> CallResult {
+    Ok(RawJson::from_value(
+        &json!({"raw_quality": raw_quality, "poc_time": 1}),
+    ))
 }
 
 /// What one request must be answered with.
@@ -176,7 +192,7 @@ fn check_response(response: &Value, expected: &Expected) {
 /// Answers `body` and checks the answer, the heap it took, and that nothing panicked.
 fn check_exchange(body: &[u8]) -> Option<Value> {
     let info = RawJson::from_value(&mining_info());
-    let (answer, held) = peak_heap(|| answer_body(body, &mut |call| dispatch(call, &info)));
+    let (answer, held) = peak_heap(|| answer(body, &info));
     assert!(
         held <= budget(body.len()),
         "{held} bytes held for a body of {}",
@@ -325,16 +341,14 @@ fn id_text(answer: &[u8]) -> String {
         .collect()
 }
 
-/// Known problem: serde_json is built without `float_roundtrip`, so a fractional id with more
-/// than 17 significant digits is often read as a neighbouring double: this one comes back as
-/// 0.6844818911988574, not 0.6844818911988575. Real miners send UUID strings; kept ignored
-/// until exact float parsing is switched on.
+/// A fractional id with more than 17 significant digits comes back as the nearest double
+/// (serde_json's `float_roundtrip`; without it this one was read as its neighbour).
 #[test]
 fn float_ids_are_echoed_exactly() {
     let sent = "0.6844818911988574500";
     let body = format!(r#"{{"jsonrpc":"2.0","method":"get_mining_info","id":{sent}}}"#);
     let info = RawJson::from_value(&mining_info());
-    let answer = answer_body(body.as_bytes(), &mut |call| dispatch(call, &info)).unwrap();
+    let answer = answer(body.as_bytes(), &info).unwrap();
     let echoed: f64 = id_text(&answer).parse().unwrap();
     assert_eq!(echoed, sent.parse::<f64>().unwrap());
 }
