@@ -141,9 +141,8 @@ fn jsonrpc_bodies(c: &mut Criterion) {
         "id": 1,
     })
     .to_string();
-    let answer = |quality: u64| {
-        RawJson::from_unsigned_fields(&[("poc_time", 17), ("raw_quality", quality)])
-    };
+    let answer =
+        |quality: u64| RawJson::from_unsigned_fields(&[("poc_time", 17), ("raw_quality", quality)]);
     group.bench_function("submit_nonce_one_pass", |b| {
         b.iter(|| {
             let (id, submission) = read_plain_submission(black_box(submit.as_bytes()))?;

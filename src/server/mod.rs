@@ -6,31 +6,33 @@
 //! `catch_unwind`, and writes the answer. One panicking request costs that request a 500, never a
 //! worker. Used twice: for miners (`handlers`) and for the dashboard (`dashboard`).
 //!
-//! Connection rotation: tiny_http serves each connection on a thread of its own pool, and a burst
-//! of new keep-alive connections can wait in that pool's queue behind connections that never
-//! close. So a connection older than `rotate_after` (plus a per-connection jitter) is answered with
-//! `Connection: close`; the client reconnects at once and queued connections get their turn.
+//! Connection rotation (`rotation`): tiny_http serves each connection on a thread of its own
+//! pool, and a burst of new keep-alive connections can wait in that pool's queue behind
+//! connections that never close. So a connection older than `rotate_after` (plus a jitter), as
+//! far as a per-second budget allows, is answered with `Connection: close`; the client
+//! reconnects at once and queued connections get their turn.
 //!
 //! It does not know JSON-RPC, authentication or statistics: that is the handler's business.
 
 mod listener;
+mod rotation;
 mod slow_lane;
 mod wire;
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{bounded, Sender, TrySendError};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
 use crate::http::{HttpRequest, HttpResponse};
 use listener::{CurrentServer, Keeper};
+use rotation::Rotation;
 use slow_lane::SlowLane;
 use wire::ReadFailure;
 
@@ -347,47 +349,4 @@ fn answer_and_discard(request: tiny_http::Request, status: u16) {
     // `into_writer` would drain first.
     let response = tiny_http::Response::from_string(text).with_status_code(status);
     let _ = catch_unwind(AssertUnwindSafe(|| request.respond(response)));
-}
-
-/// Remembers when each connection (by peer address) was first seen.
-struct Rotation {
-    after: Option<Duration>,
-    started: Instant,
-    first_seen: Mutex<HashMap<SocketAddr, u64>>,
-}
-
-impl Rotation {
-    /// Entries of connections that went away are forgotten after this long.
-    const FORGET_MS: u64 = 60_000;
-
-    fn new(after: Option<Duration>) -> Rotation {
-        Rotation {
-            after,
-            started: Instant::now(),
-            first_seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn is_due(&self, peer: SocketAddr) -> bool {
-        let Some(after) = self.after else {
-            return false;
-        };
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        // Up to 2 s of jitter, so connections opened together do not all close together.
-        let jitter = u64::from(peer.port()) % 2000;
-        let limit = u64::try_from(after.as_millis())
-            .unwrap_or(u64::MAX)
-            .saturating_add(jitter);
-        let mut seen = self.first_seen.lock();
-        if seen.len() > 100_000 {
-            seen.retain(|_, first| now.saturating_sub(*first) < Self::FORGET_MS);
-        }
-        let first = *seen.entry(peer).or_insert(now);
-        if now.saturating_sub(first) >= limit {
-            seen.remove(&peer);
-            true
-        } else {
-            false
-        }
-    }
 }

@@ -132,6 +132,44 @@ fn an_endless_chunked_body_is_cut_off_at_the_limit() {
 }
 
 #[test]
+fn an_old_keep_alive_connection_is_closed_after_an_answer_and_a_new_one_is_served() {
+    let mut config = ServerConfig::new("test", "127.0.0.1:0".parse().unwrap(), 2);
+    config.rotate_after = Some(Duration::from_millis(150));
+    let server = HttpServer::start(
+        config,
+        Arc::new(|_: HttpRequest| HttpResponse::text(200, "ok")),
+    )
+    .unwrap();
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = Instant::now();
+    let mut answers = 0;
+    // The age plus at most two thirds of it as jitter: closed within 250 ms, not before 150.
+    let closed_at = loop {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let answer = read_response(&mut stream);
+        assert!(answer.ends_with("ok"), "{answer}");
+        answers += 1;
+        if answer.contains("Connection: close") {
+            break started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "never rotated");
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert!(closed_at >= Duration::from_millis(150), "{closed_at:?}");
+    assert!(answers > 2, "kept alive before: {answers} answers");
+    // The server closed its side; a new connection is served at once.
+    let mut rest = Vec::new();
+    assert_eq!(stream.read_to_end(&mut rest).unwrap_or(0), 0);
+    assert!(get(server.local_addr(), "/").ends_with("ok"));
+    server.shutdown();
+}
+
+#[test]
 fn pipelined_requests_are_answered_in_order() {
     let server = echo_server(2, Duration::from_secs(5));
     let mut stream = TcpStream::connect(server.local_addr()).unwrap();
