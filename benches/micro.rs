@@ -87,11 +87,9 @@ fn filter_offer(c: &mut Criterion) {
     group.finish();
 }
 
-fn submit_params(c: &mut Criterion) {
-    let mut group = c.benchmark_group("submission");
-    group.measurement_time(Duration::from_secs(2));
-    group.warm_up_time(Duration::from_millis(500));
-    let params = json!({
+/// A valid `submit_nonce` params object, as a miner sends it.
+fn submission_params() -> serde_json::Value {
+    json!({
         "block_hash": BLOCK_HASH,
         "height": 123_456,
         "generation_signature": "ab".repeat(32),
@@ -101,7 +99,14 @@ fn submit_params(c: &mut Criterion) {
         "nonce": 3052,
         "compression": 1,
         "raw_quality": RAW_QUALITY,
-    });
+    })
+}
+
+fn submit_params(c: &mut Criterion) {
+    let mut group = c.benchmark_group("submission");
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    let params = submission_params();
     group.bench_function("parse_submit_params", |b| {
         b.iter(|| parse_submit_params(Some(black_box(&params))))
     });
@@ -127,17 +132,7 @@ fn jsonrpc_bodies(c: &mut Criterion) {
     let submit = json!({
         "jsonrpc": "2.0",
         "method": "submit_nonce",
-        "params": {
-            "block_hash": BLOCK_HASH,
-            "height": 123_456,
-            "generation_signature": "ab".repeat(32),
-            "base_target": BASE_TARGET,
-            "account_id": "11".repeat(20),
-            "seed": "5a".repeat(32),
-            "nonce": 3052,
-            "compression": 1,
-            "raw_quality": RAW_QUALITY,
-        },
+        "params": submission_params(),
         "id": 1,
     })
     .to_string();
