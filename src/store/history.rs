@@ -190,6 +190,17 @@ fn recent_bests(conn: &Connection, since: i64) -> rusqlite::Result<Vec<KeyRoundB
     bests
 }
 
+/// The lowest height a submission written since `since` can have: that of the round in
+/// progress then. Submissions have no index by time (their table is keyed by height first), so
+/// this bound is what keeps a read of the last day from scanning all of them.
+fn lowest_height_since(conn: &Connection, since: i64) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COALESCE((SELECT MAX(height) FROM rounds WHERE first_seen_ms < ?1), 0)",
+        params![since],
+        |row| row.get(0),
+    )
+}
+
 /// Per account (or machine): submissions, last seen, and rounds submitted in by hour.
 fn activity(conn: &Connection, since: i64, key_column: &str) -> rusqlite::Result<Vec<KeyActivity>> {
     // `key_column` is one of two constants, never input. The inner query makes one row per
@@ -198,14 +209,15 @@ fn activity(conn: &Connection, since: i64, key_column: &str) -> rusqlite::Result
         "SELECT key, hour, COUNT(*), SUM(subs), MAX(last) FROM (
              SELECT {key_column} AS key, MIN(first_received_ms) / ?2 AS hour,
                     SUM(submissions) AS subs, MAX(last_received_ms) AS last
-             FROM submissions WHERE last_received_ms >= ?1 AND {key_column} IN (
-                 SELECT {key_column} FROM submissions WHERE last_received_ms >= ?1
+             FROM submissions WHERE height >= ?4 AND last_received_ms >= ?1 AND {key_column} IN (
+                 SELECT {key_column} FROM submissions WHERE height >= ?4 AND last_received_ms >= ?1
                  GROUP BY {key_column} ORDER BY MAX(last_received_ms) DESC LIMIT ?3)
              GROUP BY {key_column}, height)
          GROUP BY key, hour ORDER BY key, hour"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params![since, MS_PER_HOUR, MAX_KEYS])?;
+    let lowest = lowest_height_since(conn, since)?;
+    let mut rows = stmt.query(params![since, MS_PER_HOUR, MAX_KEYS, lowest])?;
     let mut by_key: HashMap<String, KeyActivity> = HashMap::new();
     while let Some(row) = rows.next()? {
         let key: String = row.get(0)?;

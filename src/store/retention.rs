@@ -17,12 +17,10 @@ const VACUUM_PAGES_PER_PASS: i64 = 2_000;
 
 const MS_PER_DAY: u64 = 86_400_000;
 
-/// (table, time column) pairs retention applies to.
-const AGED_TABLES: [(&str, &str); 3] = [
-    ("submissions", "last_received_ms"),
-    ("outcomes", "at_ms"),
-    ("rounds", "first_seen_ms"),
-];
+/// (table, time column) pairs of the tables with rowids and a time index; submissions go first
+/// and their own way (by height, see [`delete_old_submissions`]), while the rounds that date
+/// them are still there.
+const AGED_TABLES: [(&str, &str); 2] = [("outcomes", "at_ms"), ("rounds", "first_seen_ms")];
 
 /// The oldest time kept, or `None` when everything is kept.
 pub(super) fn cutoff_ms(retention_days: u32, now_ms: u64) -> Option<u64> {
@@ -35,6 +33,10 @@ pub(super) fn cutoff_ms(retention_days: u32, now_ms: u64) -> Option<u64> {
 /// Deletes at most one chunk of rows older than `cutoff_ms` from the first table that has any.
 /// Returns how many rows went; 0 means nothing is left to delete.
 pub(super) fn delete_one_chunk(conn: &Connection, cutoff_ms: u64) -> rusqlite::Result<usize> {
+    let deleted = delete_old_submissions(conn, cutoff_ms)?;
+    if deleted > 0 {
+        return Ok(deleted);
+    }
     for (table, column) in AGED_TABLES {
         // Table and column names are the constants above, never input.
         let sql = format!(
@@ -49,6 +51,23 @@ pub(super) fn delete_one_chunk(conn: &Connection, cutoff_ms: u64) -> rusqlite::R
         }
     }
     Ok(0)
+}
+
+/// One chunk of submissions older than `cutoff_ms`. The table is keyed by height and has no
+/// time index, so the rows to go are those below the first round seen since the cutoff (all of
+/// them when there is none) that were also last written before it — found by walking the key
+/// from its low end.
+fn delete_old_submissions(conn: &Connection, cutoff_ms: u64) -> rusqlite::Result<usize> {
+    conn.prepare_cached(
+        "DELETE FROM submissions WHERE (height, account_id, machine) IN (
+             SELECT height, account_id, machine FROM submissions
+             WHERE height < COALESCE(
+                     (SELECT MIN(height) FROM rounds WHERE first_seen_ms >= ?1),
+                     9223372036854775807)
+               AND last_received_ms < ?1
+             LIMIT ?2)",
+    )?
+    .execute(params![to_sql_int(cutoff_ms), CHUNK_ROWS])
 }
 
 /// Returns some free pages to the file system and moves the WAL into the main file.

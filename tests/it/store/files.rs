@@ -113,8 +113,15 @@ fn a_version_1_file_is_migrated_and_keeps_its_rows() {
         count(&conn, "PRAGMA user_version"),
         i64::from(SCHEMA_VERSION)
     );
+    // Version 3: submissions keyed by (height, account, machine) alone, no index by time.
     let index = "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'submissions_by_time'";
-    assert_eq!(count(&conn, index), 1);
+    assert_eq!(count(&conn, index), 0);
+    let keyed = "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'submissions'
+                 AND sql LIKE '%WITHOUT ROWID%'";
+    assert_eq!(count(&conn, keyed), 1);
+    let kept =
+        "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('rounds_by_time', 'outcomes_by_time')";
+    assert_eq!(count(&conn, kept), 2);
     let row: (i64, i64, i64) = conn
         .query_row(
             "SELECT best_raw_quality, submissions, forwarded FROM submissions",
