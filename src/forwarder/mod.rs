@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, SendError, Sender};
 use parking_lot::{Mutex, RwLock};
 
 use crate::config::{SubmissionMode, UpstreamSettings};
@@ -136,7 +136,10 @@ pub struct Forwarder {
 
 /// What `submit` needs, shared with the dispatcher.
 struct Intake {
+    /// A list channel, which takes memory only for what it holds (a bounded one allocates every
+    /// slot up front); `capacity` bounds it.
     jobs: Sender<ForwardJob>,
+    capacity: usize,
     /// Set (under the write lock) once the dispatcher stops taking jobs, so no job can slip into
     /// the channel after its final drain.
     closed: Arc<RwLock<bool>>,
@@ -171,8 +174,8 @@ impl Forwarder {
             queue_capacity: cfg.queue_capacity.max(1),
             ..cfg
         };
-        let (jobs_tx, jobs_rx) =
-            crossbeam_channel::bounded(cfg.queue_capacity.max(MIN_INTAKE_CAPACITY));
+        let intake_capacity = cfg.queue_capacity.max(MIN_INTAKE_CAPACITY);
+        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
         let closed = Arc::new(RwLock::new(false));
         let depth = Arc::new(AtomicUsize::new(0));
@@ -193,6 +196,7 @@ impl Forwarder {
             stage: Arc::new(Stage {
                 intake: Intake {
                     jobs: jobs_tx,
+                    capacity: intake_capacity,
                     closed,
                     depth,
                     sink,
@@ -218,24 +222,23 @@ impl Forwarder {
             report_now(&intake.sink, job, DropReason::Shutdown);
             return;
         }
+        // Workers submitting at the same moment may pass this check together: the intake can
+        // exceed its capacity by at most one job per worker.
+        if intake.jobs.len() >= intake.capacity {
+            drop(closed);
+            log::warn!(
+                "forwarding queue full: dropped submission of account {} at height {}",
+                job.submission.account_id,
+                job.submission.height
+            );
+            report_now(&intake.sink, job, DropReason::QueueFull);
+            return;
+        }
         intake.depth.fetch_add(1, Ordering::Relaxed);
-        match intake.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(job)) => {
-                intake.depth.fetch_sub(1, Ordering::Relaxed);
-                drop(closed);
-                log::warn!(
-                    "forwarding queue full: dropped submission of account {} at height {}",
-                    job.submission.account_id,
-                    job.submission.height
-                );
-                report_now(&intake.sink, job, DropReason::QueueFull);
-            }
-            Err(TrySendError::Disconnected(job)) => {
-                intake.depth.fetch_sub(1, Ordering::Relaxed);
-                drop(closed);
-                report_now(&intake.sink, job, DropReason::Shutdown);
-            }
+        if let Err(SendError(job)) = intake.jobs.send(job) {
+            intake.depth.fetch_sub(1, Ordering::Relaxed);
+            drop(closed);
+            report_now(&intake.sink, job, DropReason::Shutdown);
         }
     }
 

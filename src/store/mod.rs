@@ -1,6 +1,6 @@
 //! The SQLite history: rounds, miners' submissions and forward outcomes, written by one thread.
 //!
-//! In: [`StoreRow`]s through a bounded crossbeam channel ([`StoreWriter::send`] never blocks; a
+//! In: [`StoreRow`]s through a crossbeam channel bounded by a count ([`StoreWriter::send`] never blocks; a
 //! full queue drops the row and counts it). Out: [`StoreHealth`] counters, and [`load_history`]
 //! for rebuilding statistics at start-up. The writer thread coalesces rows in memory and commits
 //! them in batches (every 100 ms or every few thousand rows), so request threads never touch the
@@ -20,12 +20,12 @@ mod writer;
 use std::error::Error;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::Sender;
 
 use crate::events::{OutcomeRecord, RoundInfo, SubmissionRecord};
 
@@ -106,6 +106,8 @@ pub struct StoreWriter {
 #[derive(Clone)]
 pub struct StoreSender {
     rows: Sender<StoreRow>,
+    /// Most rows queued at once; more are dropped and counted.
+    capacity: usize,
     shared: Arc<Shared>,
 }
 
@@ -119,6 +121,9 @@ struct Shared {
     dropped_rows: AtomicU64,
     /// Set when a full queue was reported in the log; cleared once the writer has caught up.
     queue_full_logged: AtomicBool,
+    /// Rows sent and not yet taken by the writer (counted before sending, so never less than
+    /// what the channel holds).
+    queued: AtomicUsize,
     last_error: parking_lot::Mutex<Option<String>>,
 }
 
@@ -145,7 +150,11 @@ impl StoreWriter {
 
     pub fn spawn_with(path: &Path, options: StoreOptions) -> Result<StoreWriter, StoreError> {
         let conn = schema::open_for_writing(path)?;
-        let (rows_tx, rows_rx) = crossbeam_channel::bounded(options.capacity.max(1));
+        // A list channel grows and shrinks with what is queued: a bounded one would allocate
+        // (and touch) every slot at start, a megabyte of idle memory for nothing. The bound is
+        // kept by `Shared::queued`.
+        let (rows_tx, rows_rx) = crossbeam_channel::unbounded();
+        let capacity = options.capacity.max(1);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
         let shared = Arc::new(Shared {
             ok: AtomicBool::new(true),
@@ -159,6 +168,7 @@ impl StoreWriter {
         Ok(StoreWriter {
             sender: StoreSender {
                 rows: rows_tx,
+                capacity,
                 shared,
             },
             stop: stop_tx,
@@ -205,15 +215,19 @@ impl Drop for StoreWriter {
 impl StoreSender {
     /// Queues a row; never blocks. A full queue drops the row and counts it.
     pub fn send(&self, row: StoreRow) {
-        match self.rows.try_send(row) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.shared.count_dropped(1);
-                if !self.shared.queue_full_logged.swap(true, Ordering::Relaxed) {
-                    log::warn!("history queue full: dropping rows until the writer catches up");
-                }
+        let shared = &self.shared;
+        if shared.queued.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
+            shared.count_dropped(1);
+            if !shared.queue_full_logged.swap(true, Ordering::Relaxed) {
+                log::warn!("history queue full: dropping rows until the writer catches up");
             }
-            Err(TrySendError::Disconnected(_)) => self.shared.count_dropped(1),
+            return;
+        }
+        if self.rows.send(row).is_err() {
+            // The writer is gone (only after shutdown).
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
+            shared.count_dropped(1);
         }
     }
 
@@ -225,7 +239,7 @@ impl StoreSender {
             batches: s.batches.load(Ordering::Relaxed),
             failed_writes: s.failed_writes.load(Ordering::Relaxed),
             dropped_rows: s.dropped_rows.load(Ordering::Relaxed),
-            queued: self.rows.len(),
+            queued: s.queued.load(Ordering::Relaxed),
             last_error: s.last_error.lock().clone(),
         }
     }

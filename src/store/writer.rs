@@ -140,6 +140,7 @@ impl WriterLoop {
     }
 
     fn accept(&mut self, row: StoreRow) {
+        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
         if self.pending.distinct_rows() >= self.options.max_pending_rows {
             self.shared.count_dropped(1);
             if !self.pending_full_logged {
