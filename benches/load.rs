@@ -256,6 +256,7 @@ fn farms(workers: usize, filter: &RowFilter, summary: &mut Summary) -> io::Resul
         let f = farm::run_farm(miners, workers, bare)?;
         report::farm_row(&f, summary);
     }
+    report::farm_capacity(summary);
     Ok(())
 }
 

@@ -31,6 +31,9 @@ pub struct Summary {
     p99_ms_100: Option<(f64, f64)>,
     hwm_1000: Option<(u64, u64)>,
     farm_1000_share: Option<f64>,
+    farm_largest: usize,
+    miners_per_core: Option<f64>,
+    mib_per_1000_miners: Option<f64>,
     idle_rss_kib: Option<u64>,
     stripped_size: Option<u64>,
     start: Option<Duration>,
@@ -170,6 +173,23 @@ pub fn farm_row(f: &FarmReport, summary: &mut Summary) {
     );
     if f.server == "aggregator" && f.miners == 1000 {
         summary.farm_1000_share = Some(f.cpu_share);
+    }
+    if f.server == "aggregator" && f.cpu_share > 0.0 && f.miners >= summary.farm_largest {
+        summary.farm_largest = f.miners;
+        summary.miners_per_core = Some(f.miners as f64 / f.cpu_share);
+        summary.mib_per_1000_miners = Some(mib(f.hwm_kib) * 1000.0 / f.miners as f64);
+    }
+}
+
+/// "How many miners can this machine take?", from the largest farm measured.
+pub fn farm_capacity(summary: &Summary) {
+    if let (Some(per_core), Some(per_1000)) = (summary.miners_per_core, summary.mib_per_1000_miners)
+    {
+        println!(
+            "this machine: about {:.0} miners per core of CPU and {per_1000:.0} MiB per 1,000 \
+             miners (from the {}-miner farm, polling once a second)",
+            per_core, summary.farm_largest
+        );
     }
 }
 
