@@ -31,7 +31,9 @@ use crate::handlers::{self, Context};
 use crate::limits::{ConnectionLimiter, RateLimiter};
 use crate::server::{HttpServer, ServerConfig};
 use crate::stats::{Gauges, Stats, UpstreamStatus};
-use crate::store::{self, StoreError, StoreRow, StoreSender, StoreWriter, DEFAULT_QUEUE_CAPACITY};
+use crate::store::{
+    self, StoreError, StoreOptions, StoreRow, StoreSender, StoreWriter, DEFAULT_QUEUE_CAPACITY,
+};
 use crate::timebend::TimeBender;
 use crate::upstream::UpstreamClient;
 use crate::verify::VerifyStage;
@@ -275,7 +277,13 @@ impl Drop for App {
 
 fn open_store(config: &Config, stats: &Arc<Stats>) -> Result<StoreWriter, AppError> {
     let path: &PathBuf = &config.database.path;
-    let writer = StoreWriter::spawn(path, config.database.retention_days, DEFAULT_QUEUE_CAPACITY)?;
+    let options = StoreOptions {
+        retention_days: config.database.retention_days,
+        capacity: DEFAULT_QUEUE_CAPACITY,
+        batch_window: config.database.batch_window,
+        ..StoreOptions::default()
+    };
+    let writer = StoreWriter::spawn_with(path, options)?;
     let since = now_ms().saturating_sub(24 * 3600 * 1000);
     match store::load_history(path, since) {
         Ok(history) => stats.restore(&history),

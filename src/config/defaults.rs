@@ -53,6 +53,11 @@ pub const MAX_REFRESH_INTERVAL_MS: u64 = 3_600_000;
 pub const DATABASE_PATH: &str = "aggregator.db";
 /// `database.retention_days` (0 keeps rows forever).
 pub const RETENTION_DAYS: u32 = 7;
+/// `database.batch_ms`: how long rows gather before one commit; also the most history a
+/// `kill -9` can lose. Longer means fewer writes (an SD card's wear) and less CPU.
+pub const BATCH_MS: u64 = 100;
+pub const MIN_BATCH_MS: u64 = 10;
+pub const MAX_BATCH_MS: u64 = 10_000;
 
 /// `dashboard.enabled` when a `dashboard` section is present. Without the section the dashboard
 /// is off, as in the PoCX aggregator, so no port opens that the file does not mention.

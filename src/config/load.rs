@@ -278,9 +278,13 @@ fn database_settings(database: &Section) -> Result<DatabaseSettings, ConfigError
         .uint("retention_days", 0, u64::from(u32::MAX))?
         .and_then(|days| u32::try_from(days).ok())
         .unwrap_or(defaults::RETENTION_DAYS);
+    let batch_ms = database
+        .uint("batch_ms", defaults::MIN_BATCH_MS, defaults::MAX_BATCH_MS)?
+        .unwrap_or(defaults::BATCH_MS);
     Ok(DatabaseSettings {
         path: PathBuf::from(path),
         retention_days,
+        batch_window: Duration::from_millis(batch_ms),
     })
 }
 

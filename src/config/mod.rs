@@ -125,6 +125,8 @@ pub struct DatabaseSettings {
     pub path: PathBuf,
     /// 0 keeps rows forever.
     pub retention_days: u32,
+    /// How long rows gather before they are committed together.
+    pub batch_window: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]

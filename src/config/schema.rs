@@ -52,7 +52,7 @@ pub(crate) const CACHE: &[&str] = &[
     "refresh_interval_ms",
 ];
 
-pub(crate) const DATABASE: &[&str] = &["path", "retention_days"];
+pub(crate) const DATABASE: &[&str] = &["path", "retention_days", "batch_ms"];
 
 pub(crate) const DASHBOARD: &[&str] = &["enabled", "listen_address", "auth"];
 

@@ -72,6 +72,8 @@ impl Config {
             days => days.to_string(),
         };
         line("database.retention_days", retention);
+        let batch_ms = database.batch_window.as_millis();
+        line("database.batch_ms", batch_ms.to_string());
 
         let dashboard = &self.dashboard;
         line("dashboard.enabled", dashboard.enabled.to_string());

@@ -33,6 +33,7 @@ fn only_upstream_url_gives_every_default() {
     assert_eq!(config.cache.refresh_interval, Duration::from_millis(1000));
     assert_eq!(config.database.path, PathBuf::from("aggregator.db"));
     assert_eq!(config.database.retention_days, 7);
+    assert_eq!(config.database.batch_window, Duration::from_millis(100));
     assert!(
         !config.dashboard.enabled,
         "no dashboard section, no dashboard"
@@ -109,7 +110,7 @@ upstream:
   retry_backoff_secs: [3, 5]
   forward_connections: 2
 cache: { mining_info_ttl_secs: 9, pool_timeout_secs: 11, refresh_interval_ms: 250 }
-database: { path: "/var/lib/agg/history.db", retention_days: 0 }
+database: { path: "/var/lib/agg/history.db", retention_days: 0, batch_ms: 1000 }
 dashboard:
   enabled: true
   listen_address: "127.0.0.1:9091"
@@ -141,6 +142,7 @@ logging: { level: Debug, file: "" }
     assert_eq!(config.cache.pool_timeout, Duration::from_secs(11));
     assert_eq!(config.cache.refresh_interval, Duration::from_millis(250));
     assert_eq!(config.database.retention_days, 0);
+    assert_eq!(config.database.batch_window, Duration::from_secs(1));
     assert_eq!(
         config.database.path,
         PathBuf::from("/var/lib/agg/history.db")

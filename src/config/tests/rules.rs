@@ -31,6 +31,11 @@ fn out_of_range_values_name_their_keys() {
             "must be from 10 to 3600000",
         ),
         (
+            "database:\n  batch_ms: 5\n",
+            "database.batch_ms",
+            "must be from 10 to 10000",
+        ),
+        (
             "server:\n  workers: 0\n",
             "server.workers",
             "must be greater than 0",
