@@ -24,6 +24,11 @@ pub const MAX_ROTATIONS_PER_SECOND: u64 = 100;
 const FORGET_AFTER_MS: u64 = 30_000;
 /// How often forgotten connections are swept out.
 const SWEEP_EVERY_MS: u64 = 5_000;
+/// Most connections remembered. Beyond it (a flood of short connections) the oldest records go
+/// first, and a connection that finds no room is not rotated.
+const MAX_KNOWN: usize = 100_000;
+/// When full: anything not seen for this long goes (the I/O timeout has closed it by then).
+const FORGET_WHEN_FULL_MS: u64 = 5_000;
 
 pub struct Rotation {
     after: Option<Duration>,
@@ -39,6 +44,7 @@ struct State {
     tokens: u64,
     refilled_ms: u64,
     swept_ms: u64,
+    full_swept_ms: u64,
 }
 
 impl Rotation {
@@ -70,6 +76,18 @@ impl Rotation {
         let mut state = self.state.lock();
         state.sweep(now);
         state.refill(now);
+        if state.seen.len() >= MAX_KNOWN && !state.seen.contains_key(&peer) {
+            // At most one such sweep a second, so a flood cannot make every request pay one.
+            if now.saturating_sub(state.full_swept_ms) >= 1_000 {
+                state.full_swept_ms = now;
+                state
+                    .seen
+                    .retain(|_, (_, last)| now.saturating_sub(*last) < FORGET_WHEN_FULL_MS);
+            }
+            if state.seen.len() >= MAX_KNOWN {
+                return false;
+            }
+        }
         let first = {
             let entry = state.seen.entry(peer).or_insert((now, now));
             entry.1 = now;
@@ -171,6 +189,22 @@ mod tests {
         assert_eq!(due_at(5_100), MAX_ROTATIONS_PER_SECOND as usize / 10);
         let stepped: usize = (1..=20).map(|step| due_at(5_100 + step * 15)).sum();
         assert_eq!(stepped, 30, "300 ms at 100 a second");
+    }
+
+    #[test]
+    fn the_record_of_connections_is_bounded() {
+        let rotation = Rotation::new(Some(Duration::from_secs(3)));
+        let peers = (0..MAX_KNOWN as u32).map(|i| SocketAddr::from((i.to_be_bytes(), 1)));
+        for peer in peers {
+            rotation.is_due_at(peer, 0);
+        }
+        assert_eq!(rotation.known(), MAX_KNOWN);
+        // Full, and everyone seen just now: a newcomer finds no room (and is not rotated).
+        assert!(!rotation.is_due_at(peer(7), 10));
+        assert_eq!(rotation.known(), MAX_KNOWN);
+        // Later the silent ones make way.
+        rotation.is_due_at(peer(7), FORGET_WHEN_FULL_MS + 1);
+        assert_eq!(rotation.known(), 1);
     }
 
     #[test]
