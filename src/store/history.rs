@@ -191,11 +191,13 @@ fn recent_bests(conn: &Connection, since: i64) -> rusqlite::Result<Vec<KeyRoundB
 }
 
 /// The lowest height a submission written since `since` can have: that of the round in
-/// progress then. Submissions have no index by time (their table is keyed by height first), so
-/// this bound is what keeps a read of the last day from scanning all of them.
+/// progress then, one below the lowest round seen since (0 when none is recorded: everything is
+/// read). Submissions have no index by time (their table is keyed by height first), so this
+/// bound is what keeps a read of the last day from scanning all of them. Taking the lowest, not
+/// the latest, keeps a chain that restarted at lower heights in view.
 fn lowest_height_since(conn: &Connection, since: i64) -> rusqlite::Result<i64> {
     conn.query_row(
-        "SELECT COALESCE((SELECT MAX(height) FROM rounds WHERE first_seen_ms < ?1), 0)",
+        "SELECT COALESCE((SELECT MIN(height) FROM rounds WHERE first_seen_ms >= ?1) - 1, 0)",
         params![since],
         |row| row.get(0),
     )

@@ -53,21 +53,34 @@ pub(super) fn delete_one_chunk(conn: &Connection, cutoff_ms: u64) -> rusqlite::R
     Ok(0)
 }
 
-/// One chunk of submissions older than `cutoff_ms`. The table is keyed by height and has no
-/// time index, so the rows to go are those below the first round seen since the cutoff (all of
-/// them when there is none) that were also last written before it — found by walking the key
-/// from its low end.
+/// One chunk of submissions last written before `cutoff_ms`. The table is keyed by height and
+/// has no time index, so they are found by height, two ways: below the lowest round seen since
+/// the cutoff (all heights when there is none), walking the key from its low end; and at the
+/// heights of rounds first seen before the cutoff (through the rounds' time index) — which also
+/// finds old rows above today's heights, as after a chain that restarted lower.
 fn delete_old_submissions(conn: &Connection, cutoff_ms: u64) -> rusqlite::Result<usize> {
-    conn.prepare_cached(
+    const BELOW_RECENT_ROUNDS: &str =
         "DELETE FROM submissions WHERE (height, account_id, machine) IN (
              SELECT height, account_id, machine FROM submissions
              WHERE height < COALESCE(
                      (SELECT MIN(height) FROM rounds WHERE first_seen_ms >= ?1),
                      9223372036854775807)
                AND last_received_ms < ?1
-             LIMIT ?2)",
-    )?
-    .execute(params![to_sql_int(cutoff_ms), CHUNK_ROWS])
+             LIMIT ?2)";
+    const AT_OLD_ROUNDS: &str = "DELETE FROM submissions WHERE (height, account_id, machine) IN (
+             SELECT s.height, s.account_id, s.machine
+             FROM rounds AS r JOIN submissions AS s ON s.height = r.height
+             WHERE r.first_seen_ms < ?1 AND s.last_received_ms < ?1
+             LIMIT ?2)";
+    for sql in [BELOW_RECENT_ROUNDS, AT_OLD_ROUNDS] {
+        let deleted = conn
+            .prepare_cached(sql)?
+            .execute(params![to_sql_int(cutoff_ms), CHUNK_ROWS])?;
+        if deleted > 0 {
+            return Ok(deleted);
+        }
+    }
+    Ok(0)
 }
 
 /// Returns some free pages to the file system and moves the WAL into the main file.

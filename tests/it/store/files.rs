@@ -53,6 +53,48 @@ fn retention_deletes_old_rows_in_chunks_and_keeps_recent_ones() {
     assert_eq!(count(&conn, kept), 1);
 }
 
+/// The upstream switched to a chain at lower heights (a testnet, then the main chain) with the
+/// same file: the old chain's rows still age out, and the new chain's are what history shows.
+#[test]
+fn a_chain_that_restarts_lower_keeps_history_and_retention_right() {
+    let dir = Scratch::new("lower");
+    let now = now_ms();
+    let old = now - 10 * DAY_MS;
+    let writer = StoreWriter::spawn(&dir.db(), 0, 10_000).unwrap();
+    for height in 50_000..50_010u64 {
+        writer.send(StoreRow::Round(round(height, old)));
+        writer.send(StoreRow::Submission(submission(
+            height, "old", "rig", 9, old,
+        )));
+    }
+    for height in 100..103u64 {
+        writer.send(StoreRow::Round(round(height, now - 1000)));
+        writer.send(StoreRow::Submission(submission(
+            height, "new", "rig", 9, now,
+        )));
+    }
+    writer.shutdown();
+
+    let history = load_history(&dir.db(), now - DAY_MS).unwrap();
+    let accounts: Vec<&str> = history.accounts.iter().map(|a| a.key.as_str()).collect();
+    assert_eq!(accounts, ["new"]);
+    assert_eq!(history.accounts[0].submissions, 3);
+
+    let options = StoreOptions {
+        retention_days: 7,
+        maintenance_interval: Duration::from_millis(20),
+        ..StoreOptions::default()
+    };
+    let writer = StoreWriter::spawn_with(&dir.db(), options).unwrap();
+    let conn = Connection::open(dir.db()).unwrap();
+    let old_rows = "SELECT (SELECT COUNT(*) FROM submissions WHERE account_id = 'old')
+                    + (SELECT COUNT(*) FROM rounds WHERE height >= 50000)";
+    assert!(wait_for(Duration::from_secs(20), || count(&conn, old_rows) == 0));
+    writer.shutdown();
+    let kept = "SELECT COUNT(*) FROM submissions WHERE account_id = 'new'";
+    assert_eq!(count(&conn, kept), 3);
+}
+
 #[test]
 fn an_empty_file_is_migrated_to_the_current_schema() {
     let dir = Scratch::new("empty");
