@@ -11,6 +11,24 @@ use rusqlite::Connection;
 
 use super::{count, outcome, round, submission, wait_for, Scratch, DAY_MS};
 
+/// Starts a writer on `db` keeping 7 days, with maintenance every 20 ms, until `counting` (one
+/// number) reaches `expected` (at most 20 s); stops it and returns a connection for checks.
+fn reopen_with_week_retention_until(db: &Path, counting: &str, expected: i64) -> Connection {
+    let options = StoreOptions {
+        retention_days: 7,
+        maintenance_interval: Duration::from_millis(20),
+        ..StoreOptions::default()
+    };
+    let writer = StoreWriter::spawn_with(db, options).unwrap();
+    let conn = Connection::open(db).unwrap();
+    let reached = wait_for(Duration::from_secs(20), || {
+        count(&conn, counting) == expected
+    });
+    writer.shutdown();
+    assert!(reached, "{counting} stayed at {}", count(&conn, counting));
+    conn
+}
+
 #[test]
 fn retention_deletes_old_rows_in_chunks_and_keeps_recent_ones() {
     let dir = Scratch::new("retention");
@@ -38,17 +56,9 @@ fn retention_deletes_old_rows_in_chunks_and_keeps_recent_ones() {
     writer.send(StoreRow::Outcome(outcome(9_000, "acc", 9, o, now)));
     writer.shutdown();
 
-    let options = StoreOptions {
-        retention_days: 7,
-        maintenance_interval: Duration::from_millis(20),
-        ..StoreOptions::default()
-    };
-    let writer = StoreWriter::spawn_with(&dir.db(), options).unwrap();
-    let conn = Connection::open(dir.db()).unwrap();
     let total = "SELECT (SELECT COUNT(*) FROM submissions) + (SELECT COUNT(*) FROM rounds)
                  + (SELECT COUNT(*) FROM outcomes)";
-    assert!(wait_for(Duration::from_secs(20), || count(&conn, total) == 3));
-    writer.shutdown();
+    let conn = reopen_with_week_retention_until(&dir.db(), total, 3);
     let kept = "SELECT COUNT(*) FROM submissions WHERE height = 9000";
     assert_eq!(count(&conn, kept), 1);
 }
@@ -80,17 +90,9 @@ fn a_chain_that_restarts_lower_keeps_history_and_retention_right() {
     assert_eq!(accounts, ["new"]);
     assert_eq!(history.accounts[0].submissions, 3);
 
-    let options = StoreOptions {
-        retention_days: 7,
-        maintenance_interval: Duration::from_millis(20),
-        ..StoreOptions::default()
-    };
-    let writer = StoreWriter::spawn_with(&dir.db(), options).unwrap();
-    let conn = Connection::open(dir.db()).unwrap();
     let old_rows = "SELECT (SELECT COUNT(*) FROM submissions WHERE account_id = 'old')
                     + (SELECT COUNT(*) FROM rounds WHERE height >= 50000)";
-    assert!(wait_for(Duration::from_secs(20), || count(&conn, old_rows) == 0));
-    writer.shutdown();
+    let conn = reopen_with_week_retention_until(&dir.db(), old_rows, 0);
     let kept = "SELECT COUNT(*) FROM submissions WHERE account_id = 'new'";
     assert_eq!(count(&conn, kept), 3);
 }
