@@ -24,9 +24,10 @@ pub const MAX_ROTATIONS_PER_SECOND: u64 = 100;
 const FORGET_AFTER_MS: u64 = 30_000;
 /// How often forgotten connections are swept out.
 const SWEEP_EVERY_MS: u64 = 5_000;
-/// Most connections remembered. Beyond it (a flood of short connections) the oldest records go
-/// first, and a connection that finds no room is not rotated.
+/// Most connections remembered. When full (a flood of short connections) the sweep runs every
+/// second and forgets sooner, and a connection that finds no room is not rotated.
 const MAX_KNOWN: usize = 100_000;
+const SWEEP_WHEN_FULL_EVERY_MS: u64 = 1_000;
 /// When full: anything not seen for this long goes (the I/O timeout has closed it by then).
 const FORGET_WHEN_FULL_MS: u64 = 5_000;
 
@@ -44,7 +45,6 @@ struct State {
     tokens: u64,
     refilled_ms: u64,
     swept_ms: u64,
-    full_swept_ms: u64,
 }
 
 impl Rotation {
@@ -77,16 +77,7 @@ impl Rotation {
         state.sweep(now);
         state.refill(now);
         if state.seen.len() >= MAX_KNOWN && !state.seen.contains_key(&peer) {
-            // At most one such sweep a second, so a flood cannot make every request pay one.
-            if now.saturating_sub(state.full_swept_ms) >= 1_000 {
-                state.full_swept_ms = now;
-                state
-                    .seen
-                    .retain(|_, (_, last)| now.saturating_sub(*last) < FORGET_WHEN_FULL_MS);
-            }
-            if state.seen.len() >= MAX_KNOWN {
-                return false;
-            }
+            return false;
         }
         let first = {
             let entry = state.seen.entry(peer).or_insert((now, now));
@@ -129,13 +120,20 @@ impl State {
         }
     }
 
+    /// Forgets connections not seen for a while; at most once per its pace, so a flood cannot
+    /// make every request pay for a sweep.
     fn sweep(&mut self, now: u64) {
-        if now.saturating_sub(self.swept_ms) < SWEEP_EVERY_MS {
+        let (every, forget_after) = if self.seen.len() >= MAX_KNOWN {
+            (SWEEP_WHEN_FULL_EVERY_MS, FORGET_WHEN_FULL_MS)
+        } else {
+            (SWEEP_EVERY_MS, FORGET_AFTER_MS)
+        };
+        if now.saturating_sub(self.swept_ms) < every {
             return;
         }
         self.swept_ms = now;
         self.seen
-            .retain(|_, (_, last)| now.saturating_sub(*last) < FORGET_AFTER_MS);
+            .retain(|_, (_, last)| now.saturating_sub(*last) < forget_after);
     }
 }
 

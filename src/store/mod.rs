@@ -20,7 +20,7 @@ mod writer;
 use std::error::Error;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -121,9 +121,6 @@ struct Shared {
     dropped_rows: AtomicU64,
     /// Set when a full queue was reported in the log; cleared once the writer has caught up.
     queue_full_logged: AtomicBool,
-    /// Rows sent and not yet taken by the writer (counted before sending, so never less than
-    /// what the channel holds).
-    queued: AtomicUsize,
     last_error: parking_lot::Mutex<Option<String>>,
 }
 
@@ -151,8 +148,8 @@ impl StoreWriter {
     pub fn spawn_with(path: &Path, options: StoreOptions) -> Result<StoreWriter, StoreError> {
         let conn = schema::open_for_writing(path)?;
         // A list channel grows and shrinks with what is queued: a bounded one would allocate
-        // (and touch) every slot at start, a megabyte of idle memory for nothing. The bound is
-        // kept by `Shared::queued`.
+        // (and touch) every slot at start, a megabyte of idle memory for nothing. `send` keeps
+        // the bound.
         let (rows_tx, rows_rx) = crossbeam_channel::unbounded();
         let capacity = options.capacity.max(1);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
@@ -216,8 +213,9 @@ impl StoreSender {
     /// Queues a row; never blocks. A full queue drops the row and counts it.
     pub fn send(&self, row: StoreRow) {
         let shared = &self.shared;
-        if shared.queued.fetch_add(1, Ordering::AcqRel) >= self.capacity {
-            shared.queued.fetch_sub(1, Ordering::AcqRel);
+        // Senders at the same moment may pass this check together: the queue can exceed its
+        // capacity by at most one row per sending thread.
+        if self.rows.len() >= self.capacity {
             shared.count_dropped(1);
             if !shared.queue_full_logged.swap(true, Ordering::Relaxed) {
                 log::warn!("history queue full: dropping rows until the writer catches up");
@@ -226,7 +224,6 @@ impl StoreSender {
         }
         if self.rows.send(row).is_err() {
             // The writer is gone (only after shutdown).
-            shared.queued.fetch_sub(1, Ordering::AcqRel);
             shared.count_dropped(1);
         }
     }
@@ -239,7 +236,7 @@ impl StoreSender {
             batches: s.batches.load(Ordering::Relaxed),
             failed_writes: s.failed_writes.load(Ordering::Relaxed),
             dropped_rows: s.dropped_rows.load(Ordering::Relaxed),
-            queued: s.queued.load(Ordering::Relaxed),
+            queued: self.rows.len(),
             last_error: s.last_error.lock().clone(),
         }
     }

@@ -17,11 +17,6 @@ const VACUUM_PAGES_PER_PASS: i64 = 2_000;
 
 const MS_PER_DAY: u64 = 86_400_000;
 
-/// (table, time column) pairs of the tables with rowids and a time index; submissions go first
-/// and their own way (by height, see [`delete_old_submissions`]), while the rounds that date
-/// them are still there.
-const AGED_TABLES: [(&str, &str); 2] = [("outcomes", "at_ms"), ("rounds", "first_seen_ms")];
-
 /// The oldest time kept, or `None` when everything is kept.
 pub(super) fn cutoff_ms(retention_days: u32, now_ms: u64) -> Option<u64> {
     if retention_days == 0 {
@@ -30,49 +25,36 @@ pub(super) fn cutoff_ms(retention_days: u32, now_ms: u64) -> Option<u64> {
     Some(now_ms.saturating_sub(u64::from(retention_days).saturating_mul(MS_PER_DAY)))
 }
 
-/// Deletes at most one chunk of rows older than `cutoff_ms` from the first table that has any.
-/// Returns how many rows went; 0 means nothing is left to delete.
-pub(super) fn delete_one_chunk(conn: &Connection, cutoff_ms: u64) -> rusqlite::Result<usize> {
-    let deleted = delete_old_submissions(conn, cutoff_ms)?;
-    if deleted > 0 {
-        return Ok(deleted);
-    }
-    for (table, column) in AGED_TABLES {
-        // Table and column names are the constants above, never input.
-        let sql = format!(
-            "DELETE FROM {table} WHERE rowid IN
-             (SELECT rowid FROM {table} WHERE {column} < ?1 LIMIT ?2)"
-        );
-        let deleted = conn
-            .prepare_cached(&sql)?
-            .execute(params![to_sql_int(cutoff_ms), CHUNK_ROWS])?;
-        if deleted > 0 {
-            return Ok(deleted);
-        }
-    }
-    Ok(0)
-}
+/// What retention deletes, a chunk per statement, in this order: submissions first, while the
+/// rounds that date them are still there. Submissions are keyed by height and have no time
+/// index, so they are found by height, two ways: below the lowest round seen since the cutoff
+/// (all heights when there is none), walking the key from its low end; and at the heights of
+/// rounds first seen before the cutoff (through the rounds' time index) — which also finds old
+/// rows above today's heights, as after a chain that restarted lower. Outcomes and rounds have
+/// rowids and a time index. `?1` is the cutoff, `?2` the chunk size.
+const DELETE_CHUNK: [&str; 4] = [
+    "DELETE FROM submissions WHERE (height, account_id, machine) IN (
+         SELECT height, account_id, machine FROM submissions
+         WHERE height < COALESCE(
+                 (SELECT MIN(height) FROM rounds WHERE first_seen_ms >= ?1),
+                 9223372036854775807)
+           AND last_received_ms < ?1
+         LIMIT ?2)",
+    "DELETE FROM submissions WHERE (height, account_id, machine) IN (
+         SELECT s.height, s.account_id, s.machine
+         FROM rounds AS r JOIN submissions AS s ON s.height = r.height
+         WHERE r.first_seen_ms < ?1 AND s.last_received_ms < ?1
+         LIMIT ?2)",
+    "DELETE FROM outcomes WHERE rowid IN
+         (SELECT rowid FROM outcomes WHERE at_ms < ?1 LIMIT ?2)",
+    "DELETE FROM rounds WHERE rowid IN
+         (SELECT rowid FROM rounds WHERE first_seen_ms < ?1 LIMIT ?2)",
+];
 
-/// One chunk of submissions last written before `cutoff_ms`. The table is keyed by height and
-/// has no time index, so they are found by height, two ways: below the lowest round seen since
-/// the cutoff (all heights when there is none), walking the key from its low end; and at the
-/// heights of rounds first seen before the cutoff (through the rounds' time index) — which also
-/// finds old rows above today's heights, as after a chain that restarted lower.
-fn delete_old_submissions(conn: &Connection, cutoff_ms: u64) -> rusqlite::Result<usize> {
-    const BELOW_RECENT_ROUNDS: &str =
-        "DELETE FROM submissions WHERE (height, account_id, machine) IN (
-             SELECT height, account_id, machine FROM submissions
-             WHERE height < COALESCE(
-                     (SELECT MIN(height) FROM rounds WHERE first_seen_ms >= ?1),
-                     9223372036854775807)
-               AND last_received_ms < ?1
-             LIMIT ?2)";
-    const AT_OLD_ROUNDS: &str = "DELETE FROM submissions WHERE (height, account_id, machine) IN (
-             SELECT s.height, s.account_id, s.machine
-             FROM rounds AS r JOIN submissions AS s ON s.height = r.height
-             WHERE r.first_seen_ms < ?1 AND s.last_received_ms < ?1
-             LIMIT ?2)";
-    for sql in [BELOW_RECENT_ROUNDS, AT_OLD_ROUNDS] {
+/// Deletes at most one chunk of rows older than `cutoff_ms`, with the first statement of
+/// [`DELETE_CHUNK`] that finds any. Returns how many rows went; 0 means nothing is left.
+pub(super) fn delete_one_chunk(conn: &Connection, cutoff_ms: u64) -> rusqlite::Result<usize> {
+    for sql in DELETE_CHUNK {
         let deleted = conn
             .prepare_cached(sql)?
             .execute(params![to_sql_int(cutoff_ms), CHUNK_ROWS])?;

@@ -130,17 +130,11 @@ impl WriterLoop {
     /// Takes one row and whatever else is already queued, up to a batch.
     fn accept_burst(&mut self, first: StoreRow) {
         self.accept(first);
-        let limit = self.batch_limit();
-        while self.pending.rows() < limit {
-            match self.rows.try_recv() {
-                Ok(row) => self.accept(row),
-                Err(_) => break,
-            }
-        }
+        // Senders gone shows at the next `recv`.
+        self.gather();
     }
 
     fn accept(&mut self, row: StoreRow) {
-        self.shared.queued.fetch_sub(1, Ordering::AcqRel);
         if self.pending.distinct_rows() >= self.options.max_pending_rows {
             self.shared.count_dropped(1);
             if !self.pending_full_logged {
