@@ -7,10 +7,18 @@
 //! the first accept error. The keeper therefore connects to the listener more often than the
 //! timeout (an empty connection that tiny_http drops at once), and if the accept loop died anyway
 //! (the host stalled), it binds the address again and hands the new server to the workers.
+//!
+//! The same pokes unstick tiny_http's thread pool. It hands a new connection to an idle thread
+//! through a queue, and when connections arrive faster than idle threads wake up, the extra ones
+//! stay queued with no thread to take them until some connection ends — seconds, when the busy
+//! threads hold clients that stall. A poke that arrives while every thread is busy gets a thread
+//! of its own, which after the (empty) poke takes the next queued connection. So each round the
+//! keeper pokes again for as long as its pokes start new threads or go unanswered (see
+//! `poke_round`), and a miner queued behind stalled clients waits one round, not a timeout.
 
-use std::io;
+use std::io::{self, Read};
 use std::mem::ManuallyDrop;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -21,6 +29,13 @@ use parking_lot::RwLock;
 
 /// How often the keeper pokes the listener at most; always well under the I/O timeout.
 const KEEPER_INTERVAL: Duration = Duration::from_millis(500);
+/// Most pokes in one round; each can free one queued connection.
+const MAX_POKES_PER_ROUND: usize = 64;
+/// How long a poke waits for tiny_http to close it before counting as unanswered.
+const POKE_ANSWER: Duration = Duration::from_millis(20);
+/// Connections the kernel holds for the accept loop. The default (128) drops the SYNs of a
+/// farm reconnecting at once (after a restart), and each dropped one costs that miner a second.
+const LISTEN_BACKLOG: i32 = 1024;
 
 /// The tiny_http server the workers currently take requests from.
 /// `None` once the server is shut down.
@@ -30,6 +45,7 @@ pub type CurrentServer = Arc<RwLock<Option<Arc<tiny_http::Server>>>>;
 pub fn bind(addr: SocketAddr, io_timeout: Duration) -> io::Result<tiny_http::Server> {
     let listener = TcpListener::bind(addr)?;
     set_socket_timeouts(&listener, io_timeout)?;
+    widen_backlog(&listener)?;
     tiny_http::Server::from_listener(listener, None).map_err(io::Error::other)
 }
 
@@ -41,6 +57,16 @@ fn set_socket_timeouts(listener: &TcpListener, timeout: Duration) -> io::Result<
     let stream = ManuallyDrop::new(unsafe { TcpStream::from_raw_fd(listener.as_raw_fd()) });
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))
+}
+
+/// Listening again on a listening socket only changes its backlog (std binds with 128).
+fn widen_backlog(listener: &TcpListener) -> io::Result<()> {
+    // SAFETY: a plain system call on a descriptor `listener` owns for the whole call.
+    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 pub struct Keeper {
@@ -68,8 +94,7 @@ impl Keeper {
                     if accept_died.swap(false, Ordering::AcqRel) {
                         rebind(&label, addr, io_timeout, &current);
                     }
-                    // The poke: completes the pending accept, so it never reaches its timeout.
-                    let _ = TcpStream::connect_timeout(&addr, interval);
+                    poke_round(addr, interval);
                     thread::park_timeout(interval);
                 }
             })?;
@@ -112,5 +137,74 @@ fn rebind(name: &str, addr: SocketAddr, io_timeout: Duration, current: &CurrentS
             Err(e) if attempt == 19 => log::error!("{name}: cannot listen on {addr} again: {e}"),
             Err(_) => thread::sleep(Duration::from_millis(50)),
         }
+    }
+}
+
+/// One round of pokes. The first completes the pending accept, so it never reaches its timeout;
+/// more follow while they show a pool with queued connections and no idle thread: a poke that
+/// started a new thread (every thread was busy; the new one now takes a queued connection, if
+/// any) or that nobody answered (it is queued itself). Once a poke is answered by a thread that
+/// was already there, no connection is waiting.
+fn poke_round(addr: SocketAddr, connect_limit: Duration) {
+    for _ in 0..MAX_POKES_PER_ROUND {
+        let threads_before = thread_count();
+        let answered = match poke(addr, connect_limit) {
+            Ok(answered) => answered,
+            Err(_) => return,
+        };
+        let new_thread = match (threads_before, thread_count()) {
+            (Some(before), Some(after)) => after > before,
+            _ => false,
+        };
+        if answered && !new_thread {
+            return;
+        }
+    }
+}
+
+/// Connects, sends nothing and waits briefly for tiny_http to close the connection.
+/// `Ok(false)`: connected, but no thread served it in time.
+fn poke(addr: SocketAddr, connect_limit: Duration) -> io::Result<bool> {
+    let mut stream = TcpStream::connect_timeout(&addr, connect_limit)?;
+    stream.shutdown(Shutdown::Write)?;
+    stream.set_read_timeout(Some(POKE_ANSWER))?;
+    match stream.read(&mut [0u8; 64]) {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(false)
+        }
+        // Reset or the like: some thread handled it.
+        Err(_) => Ok(true),
+    }
+}
+
+/// Threads of this process (Linux); `None` where that cannot be read.
+fn thread_count() -> Option<u64> {
+    threads_in_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// The thread count in a `/proc/<pid>/stat` line: the 20th field, the 18th after the command
+/// name, which is in parentheses and may itself hold spaces and parentheses.
+fn threads_in_stat(stat: &str) -> Option<u64> {
+    let (_, fields) = stat.rsplit_once(')')?;
+    fields.split_whitespace().nth(17)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_thread_count_is_read_after_any_command_name() {
+        let rest = "S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 37 0 99";
+        assert_eq!(threads_in_stat(&format!("42 (pocx) {rest}")), Some(37));
+        assert_eq!(threads_in_stat(&format!("42 (a) b (c)) {rest}")), Some(37));
+        assert_eq!(threads_in_stat("42 (cut) S 1 2"), None);
+        assert!(thread_count().is_some_and(|n| n >= 1));
     }
 }

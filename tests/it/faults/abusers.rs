@@ -6,8 +6,10 @@
 //! per-connection threads. A body over 1 KiB is read by the server's slow lane, never by a
 //! request worker: that case has a test of its own.
 
-use std::io::Write;
-use std::net::TcpStream;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Barrier};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -147,13 +149,7 @@ fn stalled_bodies_over_1_kib_do_not_stop_miners() {
     let farm = Farm::start();
     let round = farm.wait_for_round();
     let addr = farm.app().miner_addr().unwrap();
-    let stalled: Vec<TcpStream> = (0..200)
-        .filter_map(|_| {
-            let mut stream = TcpStream::connect(addr).ok()?;
-            stream.write_all(HALF_LARGE_BODY).ok()?;
-            Some(stream)
-        })
-        .collect();
+    let stalled = stall(addr, 200);
     assert!(stalled.len() >= 190, "only {} connected", stalled.len());
     // A real miner: keep-alive, gives up after 5 s.
     let miner: ureq::Agent = ureq::Agent::config_builder()
@@ -189,4 +185,75 @@ fn stalled_bodies_over_1_kib_do_not_stop_miners() {
         slowest < Duration::from_secs(1),
         "a miner waited {slowest:?}"
     );
+}
+
+/// Opens `count` connections that each send the head of a large body and half of it.
+fn stall(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
+    (0..count)
+        .filter_map(|_| {
+            let mut stream = TcpStream::connect(addr).ok()?;
+            stream.write_all(HALF_LARGE_BODY).ok()?;
+            Some(stream)
+        })
+        .collect()
+}
+
+/// Eight clients open 60 stalled connections each at the same moment while a miner opens a
+/// fresh connection for each of its calls. Such a burst outruns the idle threads of tiny_http's
+/// pool, and connections it queues have no thread until a busy one ends — here, the stalled
+/// clients' timeout. The server must still serve the miner within a second every time.
+#[test]
+fn a_burst_of_stalled_clients_leaves_no_miner_waiting() {
+    if in_child() {
+        return;
+    }
+    let farm = Farm::start();
+    let round = farm.wait_for_round();
+    let addr = farm.app().miner_addr().unwrap();
+    let start = Arc::new(Barrier::new(9));
+    let abusers: Vec<_> = (0..8)
+        .map(|_| {
+            let start = start.clone();
+            thread::spawn(move || {
+                start.wait();
+                stall(addr, 60)
+            })
+        })
+        .collect();
+    start.wait();
+    let body = json!({"jsonrpc": "2.0", "method": "get_mining_info", "id": 1}).to_string();
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut slowest = Duration::ZERO;
+    for _ in 0..40 {
+        let started = Instant::now();
+        let answer = one_call_on_a_new_connection(addr, &request);
+        slowest = slowest.max(started.elapsed());
+        let answer = answer.unwrap_or_else(|e| panic!("a miner call failed: {e}"));
+        assert!(
+            answer.contains(&format!("\"height\":{}", round.height)),
+            "{answer}"
+        );
+    }
+    let stalled: usize = abusers.into_iter().map(|t| t.join().unwrap().len()).sum();
+    println!(
+        "{stalled} stalled connections in a burst: slowest of 40 miner calls {} ms",
+        slowest.as_millis()
+    );
+    assert!(stalled >= 400, "only {stalled} connected");
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a miner waited {slowest:?}"
+    );
+}
+
+fn one_call_on_a_new_connection(addr: SocketAddr, request: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(request.as_bytes())?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
 }
