@@ -94,7 +94,7 @@ impl Keeper {
                     if accept_died.swap(false, Ordering::AcqRel) {
                         rebind(&label, addr, io_timeout, &current);
                     }
-                    poke_round(addr, interval);
+                    poke_round(addr, interval, &thread_stop);
                     thread::park_timeout(interval);
                 }
             })?;
@@ -145,8 +145,12 @@ fn rebind(name: &str, addr: SocketAddr, io_timeout: Duration, current: &CurrentS
 /// started a new thread (every thread was busy; the new one now takes a queued connection, if
 /// any) or that nobody answered (it is queued itself). Once a poke is answered by a thread that
 /// was already there, no connection is waiting.
-fn poke_round(addr: SocketAddr, connect_limit: Duration) {
+/// A round ends early when the server is stopping.
+fn poke_round(addr: SocketAddr, connect_limit: Duration, stop: &AtomicBool) {
     for _ in 0..MAX_POKES_PER_ROUND {
+        if stop.load(Ordering::Acquire) {
+            return;
+        }
         let threads_before = thread_count();
         let answered = match poke(addr, connect_limit) {
             Ok(answered) => answered,
