@@ -4,6 +4,7 @@
 //! Parsing and validating miners' bytes happens in `submission` (params) and `rpc` (envelope);
 //! this module only names the shapes they produce.
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// JSON-RPC and PoCX error codes (see the README's protocol section).
@@ -51,7 +52,8 @@ pub const SUBMIT_NONCE_FIELDS: [&str; 9] = [
 ];
 
 /// `submit_nonce` parameters after validation: every field present and within its rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialises as the named params object sent upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NonceSubmission {
     pub block_hash: String,
     pub height: u64,
@@ -66,19 +68,9 @@ pub struct NonceSubmission {
 }
 
 impl NonceSubmission {
-    /// The named params object to send upstream.
+    /// The named params object sent upstream, as a JSON value.
     pub fn to_params(&self) -> Value {
-        json!({
-            "block_hash": self.block_hash,
-            "height": self.height,
-            "generation_signature": self.generation_signature,
-            "base_target": self.base_target,
-            "account_id": self.account_id,
-            "seed": self.seed,
-            "nonce": self.nonce,
-            "compression": self.compression,
-            "raw_quality": self.raw_quality,
-        })
+        json!(self)
     }
 }
 

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::error::printable;
@@ -22,6 +23,12 @@ use crate::protocol::{NonceSubmission, SubmitAnswer};
 
 /// Upstream answers larger than this are refused (a mining-info answer is well under 1 KiB).
 const MAX_RESPONSE_BYTES: u64 = 1 << 20;
+/// Each pooled connection's read and write buffer. ureq's default (128 KiB each) is zeroed
+/// again for every call; calls and answer heads are well under 1 KiB.
+const CONNECTION_BUFFER_BYTES: usize = 16 * 1024;
+/// The largest answer head (status line and headers) accepted; below the buffer, so a longer
+/// one is reported as such rather than as a connection that stopped making progress.
+const MAX_ANSWER_HEAD_BYTES: usize = 8 * 1024;
 
 /// The upstream's current round, checked, plus its answer untouched for pass-through.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +48,15 @@ enum Credentials {
         path: PathBuf,
         header: Mutex<Option<String>>,
     },
+}
+
+/// A JSON-RPC request, written straight from its parts.
+#[derive(Serialize)]
+struct CallBody<'a, P: ?Sized> {
+    jsonrpc: &'static str,
+    method: &'a str,
+    params: &'a P,
+    id: u64,
 }
 
 pub struct UpstreamClient {
@@ -63,6 +79,9 @@ impl UpstreamClient {
             .max_idle_connections(connections.max(1) + 2)
             .max_idle_connections_per_host(connections.max(1) + 2)
             .user_agent(concat!("pocx_aggregator/", env!("CARGO_PKG_VERSION")))
+            .input_buffer_size(CONNECTION_BUFFER_BYTES)
+            .output_buffer_size(CONNECTION_BUFFER_BYTES)
+            .max_response_header_size(MAX_ANSWER_HEAD_BYTES)
             .build();
         let credentials = match &settings.auth {
             UpstreamAuth::None => Credentials::None,
@@ -85,16 +104,24 @@ impl UpstreamClient {
 
     /// Fetches and checks the current round.
     pub fn get_mining_info(&self) -> Result<MiningInfo, UpstreamError> {
-        let result = self.call("get_mining_info", json!({}))?;
+        let result = self.call("get_mining_info", &json!({}))?;
         parse_mining_info(result)
     }
 
     /// One JSON-RPC call; `Ok` is the `result` member.
-    pub fn call(&self, method: &str, params: Value) -> Result<Value, UpstreamError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id});
+    pub fn call<P: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<Value, UpstreamError> {
+        let call = CallBody {
+            jsonrpc: "2.0",
+            method,
+            params,
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+        };
         let body =
-            serde_json::to_vec(&body).map_err(|e| UpstreamError::BadResponse(e.to_string()))?;
+            serde_json::to_vec(&call).map_err(|e| UpstreamError::BadResponse(e.to_string()))?;
         match self.post(&body, false) {
             Err(UpstreamError::Unauthorized { .. }) if self.is_cookie() => self.post(&body, true),
             other => other,
@@ -153,7 +180,7 @@ impl UpstreamClient {
 
 impl SubmitUpstream for UpstreamClient {
     fn submit_nonce(&self, submission: &NonceSubmission) -> Result<SubmitAnswer, UpstreamError> {
-        let result = self.call("submit_nonce", submission.to_params())?;
+        let result = self.call("submit_nonce", submission)?;
         parse_submit_answer(&result)
     }
 }
@@ -171,6 +198,9 @@ fn transport_error(error: ureq::Error) -> UpstreamError {
         }
         ureq::Error::BodyExceedsLimit(limit) => {
             UpstreamError::BadResponse(format!("answer larger than {limit} bytes"))
+        }
+        ureq::Error::LargeResponseHeader(_, limit) => {
+            UpstreamError::BadResponse(format!("answer head larger than {limit} bytes"))
         }
         other => UpstreamError::Connect(other.to_string()),
     }
@@ -339,5 +369,80 @@ mod tests {
         ] {
             assert!(parse_mining_info(broken).is_err());
         }
+    }
+
+    /// Answers one connection with `answer` (after reading the request head) and closes it.
+    fn one_answer_server(answer: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            let _ = reader.get_mut().write_all(&answer);
+        });
+        (url, server)
+    }
+
+    fn client_for(url: String) -> UpstreamClient {
+        let settings = UpstreamSettings {
+            name: "test".into(),
+            url,
+            auth: UpstreamAuth::None,
+            submission_mode: crate::config::SubmissionMode::Pool,
+            verify_submissions: false,
+            retry_backoff: Vec::new(),
+            forward_connections: 1,
+        };
+        UpstreamClient::new(&settings, Duration::from_secs(5), 1)
+    }
+
+    fn http_answer(extra_head: &str, body: &str) -> Vec<u8> {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{extra_head}\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn an_answer_far_larger_than_the_connection_buffer_is_read_whole() {
+        let padding = "x".repeat(20 * CONNECTION_BUFFER_BYTES);
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","result":{{"height":7,"base_target":5,"generation_signature":"ab","block_hash":"cd","padding":"{padding}"}},"id":1}}"#
+        );
+        let (url, server) = one_answer_server(http_answer("", &body));
+        let info = client_for(url).get_mining_info().unwrap();
+        server.join().unwrap();
+        assert_eq!(info.height, 7);
+        assert_eq!(
+            info.raw["padding"].as_str().map(str::len),
+            Some(padding.len())
+        );
+    }
+
+    #[test]
+    fn an_answer_head_over_the_limit_is_an_error() {
+        let header = format!("X-Filler: {}\r\n", "y".repeat(CONNECTION_BUFFER_BYTES));
+        // Just under the limit is fine.
+        let fits = format!("X-Filler: {}\r\n", "y".repeat(MAX_ANSWER_HEAD_BYTES - 200));
+        let body = r#"{"jsonrpc":"2.0","result":{"height":7,"base_target":5,"generation_signature":"ab","block_hash":"cd"},"id":1}"#;
+        let (url, server) = one_answer_server(http_answer(&fits, body));
+        assert_eq!(client_for(url).get_mining_info().unwrap().height, 7);
+        server.join().unwrap();
+        let (url, server) = one_answer_server(http_answer(&header, body));
+        let error = client_for(url).get_mining_info().unwrap_err();
+        server.join().unwrap();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "upstream answered garbage: answer head larger than {MAX_ANSWER_HEAD_BYTES} bytes"
+            )
+        );
     }
 }
