@@ -147,16 +147,17 @@ fn rebind(name: &str, addr: SocketAddr, io_timeout: Duration, current: &CurrentS
 /// was already there, no connection is waiting.
 /// A round ends early when the server is stopping.
 fn poke_round(addr: SocketAddr, connect_limit: Duration, stop: &AtomicBool) {
+    let mut threads = thread_count();
     for _ in 0..MAX_POKES_PER_ROUND {
         if stop.load(Ordering::Acquire) {
             return;
         }
-        let threads_before = thread_count();
         let answered = match poke(addr, connect_limit) {
             Ok(answered) => answered,
             Err(_) => return,
         };
-        let new_thread = match (threads_before, thread_count()) {
+        let threads_before = std::mem::replace(&mut threads, thread_count());
+        let new_thread = match (threads_before, threads) {
             (Some(before), Some(after)) => after > before,
             _ => false,
         };
