@@ -20,7 +20,7 @@ pub enum AuthError {
     Missing,
     /// A scheme other than Basic.
     NotBasic,
-    /// Payload longer than [`MAX_ENCODED_LEN`].
+    /// Payload longer than 4 KiB.
     TooLong,
     /// Payload is not valid base64.
     BadEncoding,

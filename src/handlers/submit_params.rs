@@ -242,4 +242,34 @@ mod tests {
         }
         agrees(r#"{"jsonrpc":"2.0","method":"submit_nonce","id":1}"#);
     }
+
+    /// Spellings of a plain call: member order, whitespace, every kind of id.
+    #[test]
+    fn plain_spellings_read_the_same_both_ways() {
+        let params = valid_params().to_string();
+        let spaced = params.replace(':', " :\t").replace(',', "\r\n, ");
+        for id in [
+            "",
+            r#","id":0"#,
+            r#","id":null"#,
+            r#","id":"rig 7""#,
+            r#","id":18446744073709551615"#,
+        ] {
+            for params in [&params, &spaced] {
+                let members = [
+                    r#""jsonrpc":"2.0""#.to_owned(),
+                    r#""method":"submit_nonce""#.to_owned(),
+                    format!(r#""params":{params}"#),
+                ];
+                for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0]] {
+                    let body = format!(
+                        " {{ {} , {} ,{}{id} }}\n",
+                        members[order[0]], members[order[1]], members[order[2]]
+                    );
+                    assert!(plain_call(body.as_bytes()).is_some(), "{body}");
+                    agrees(&body);
+                }
+            }
+        }
+    }
 }

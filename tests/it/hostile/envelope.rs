@@ -251,6 +251,19 @@ proptest! {
     fn deep_nesting_is_answered(body in nested_text()) {
         check_exchange(body.as_bytes());
     }
+
+    /// The one-pass reading answers byte for byte what the general reading alone answers,
+    /// also with whitespace around the separators.
+    #[test]
+    fn one_pass_and_general_answers_are_identical(
+        body in request_text(),
+        spaced in any::<bool>(),
+    ) {
+        let body = if spaced { body.replace(':', " :\t").replace(',', "\r\n, ") } else { body };
+        let info = RawJson::from_value(&mining_info());
+        let general = answer_body(body.as_bytes(), &mut |call| dispatch(call, &info));
+        prop_assert_eq!(answer(body.as_bytes(), &info), general, "body {}", body);
+    }
 }
 
 fn error_code(answer: &Option<Value>) -> Option<i64> {
