@@ -6,11 +6,11 @@
 //! `catch_unwind`, and writes the answer. One panicking request costs that request a 500, never a
 //! worker. Used twice: for miners (`handlers`) and for the dashboard (`dashboard`).
 //!
-//! Connection rotation (`rotation`): tiny_http serves each connection on a thread of its own
-//! pool, and a burst of new keep-alive connections can wait in that pool's queue behind
-//! connections that never close. So a connection older than `rotate_after` (plus a jitter), as
-//! far as a per-second budget allows, is answered with `Connection: close`; the client
-//! reconnects at once and queued connections get their turn.
+//! Connection rotation (`rotation`, off unless `rotate_after` is set): a connection older than
+//! `rotate_after` (plus a jitter), as far as a per-second budget allows, is answered with
+//! `Connection: close` and the client reconnects. It was the first answer to connections left
+//! queued in tiny_http's pool; the keeper (`listener`) now gives those a thread within one of
+//! its rounds, without making every miner reconnect, so servers start with rotation off.
 //!
 //! It does not know JSON-RPC, authentication or statistics: that is the handler's business.
 
@@ -49,7 +49,7 @@ pub struct ServerConfig {
     pub max_body: usize,
     /// Read/write timeout of every connection: a stalled client holds nothing longer.
     pub io_timeout: Duration,
-    /// Age after which a keep-alive connection is closed after its next answer.
+    /// Age after which a keep-alive connection is closed after its next answer (`None`: never).
     pub rotate_after: Option<Duration>,
 }
 
@@ -61,7 +61,8 @@ impl ServerConfig {
             workers: workers.max(1),
             max_body: 64 * 1024,
             io_timeout: Duration::from_secs(5),
-            rotate_after: Some(Duration::from_secs(3)),
+            // The keeper serves queued connections; reconnecting miners would only cost CPU.
+            rotate_after: None,
         }
     }
 }

@@ -1,4 +1,6 @@
-//! Which keep-alive connections to close after their next answer (connection rotation).
+//! Which keep-alive connections to close after their next answer (connection rotation), for
+//! servers configured with `rotate_after` (none are by default: the keeper's pokes now give
+//! queued connections a thread, see `listener`).
 //!
 //! Why: tiny_http serves each connection on a thread of its own pool, and a burst of new
 //! connections can wait in that pool's queue behind connections that never close. Closing a
