@@ -201,7 +201,8 @@ fn stall(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
 /// Eight clients open 60 stalled connections each at the same moment while a miner opens a
 /// fresh connection for each of its calls. Such a burst outruns the idle threads of tiny_http's
 /// pool, and connections it queues have no thread until a busy one ends — here, the stalled
-/// clients' timeout. The server must still serve the miner within a second every time.
+/// clients' 5 s timeout. The miner must be served within 2 s every time (alone, this takes
+/// well under 100 ms; the margin is for a host busy with every other test at once).
 #[test]
 fn a_burst_of_stalled_clients_leaves_no_miner_waiting() {
     if in_child() {
@@ -244,7 +245,7 @@ fn a_burst_of_stalled_clients_leaves_no_miner_waiting() {
     );
     assert!(stalled >= 400, "only {stalled} connected");
     assert!(
-        slowest < Duration::from_secs(1),
+        slowest < Duration::from_secs(2),
         "a miner waited {slowest:?}"
     );
 }
