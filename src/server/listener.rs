@@ -188,16 +188,16 @@ fn poke(addr: SocketAddr, connect_limit: Duration) -> io::Result<bool> {
     }
 }
 
-/// Threads of this process (Linux); `None` where that cannot be read.
+/// Threads of this process (Linux); `None` where that cannot be read. From `status`, whose
+/// count costs the same for any number of threads (`stat` adds up every thread's times).
 fn thread_count() -> Option<u64> {
-    threads_in_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)
+    threads_in_status(&std::fs::read_to_string("/proc/self/status").ok()?)
 }
 
-/// The thread count in a `/proc/<pid>/stat` line: the 20th field, the 18th after the command
-/// name, which is in parentheses and may itself hold spaces and parentheses.
-fn threads_in_stat(stat: &str) -> Option<u64> {
-    let (_, fields) = stat.rsplit_once(')')?;
-    fields.split_whitespace().nth(17)?.parse().ok()
+/// The `Threads:` line of a `/proc/<pid>/status` text.
+fn threads_in_status(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("Threads:"))?;
+    line.get("Threads:".len()..)?.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -205,11 +205,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_thread_count_is_read_after_any_command_name() {
-        let rest = "S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 37 0 99";
-        assert_eq!(threads_in_stat(&format!("42 (pocx) {rest}")), Some(37));
-        assert_eq!(threads_in_stat(&format!("42 (a) b (c)) {rest}")), Some(37));
-        assert_eq!(threads_in_stat("42 (cut) S 1 2"), None);
+    fn the_thread_count_is_read_from_its_line() {
+        let status = "Name:\tpocx (Threads: 9)\nState:\tS\nThreads:\t37\nSigQ:\t0/1\n";
+        assert_eq!(threads_in_status(status), Some(37));
+        assert_eq!(threads_in_status("Name:\tx\nThreads:\n"), None);
+        assert_eq!(threads_in_status("Name:\tx\n"), None);
         assert!(thread_count().is_some_and(|n| n >= 1));
     }
 }
