@@ -19,7 +19,7 @@
 mod chain;
 mod driver;
 mod farm;
-mod http1;
+pub(crate) mod http1;
 mod listener;
 mod miners;
 mod rng;
