@@ -5,7 +5,6 @@
 //! this module only names the shapes they produce.
 
 use serde::Serialize;
-use serde_json::{json, Value};
 
 /// JSON-RPC and PoCX error codes (see the README's protocol section).
 pub mod code {
@@ -65,13 +64,6 @@ pub struct NonceSubmission {
     pub nonce: u64,
     pub compression: u8,
     pub raw_quality: u64,
-}
-
-impl NonceSubmission {
-    /// The named params object sent upstream, as a JSON value.
-    pub fn to_params(&self) -> Value {
-        json!(self)
-    }
 }
 
 /// What an upstream answered to a `submit_nonce` it accepted.
