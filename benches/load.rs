@@ -16,7 +16,8 @@
 //! `5000`; `bare`, `gmi`, `submit`, `agg`); none runs everything, in well under two minutes.
 //! For profiling: `POCX_LOAD_SERVER_WRAPPER="valgrind --tool=callgrind ..."` starts the server
 //! children under that command (and prints how many requests each answered in all, to divide
-//! by); `POCX_LOAD_FARM_SECS` lengthens the farm's measuring window.
+//! by); `POCX_LOAD_FARM_SECS` lengthens the farm's measuring window; `POCX_LOAD_BATCH_MS` sets
+//! the aggregator's history batch window (`database.batch_ms`).
 
 #[path = "load/binary.rs"]
 mod binary;

@@ -1,12 +1,14 @@
 //! The realistic-farm scenario: M simulated miners (`farm_client`), each on its own keep-alive
 //! connection, polling once per second and submitting once per round, against the server in a
 //! child process. Measures what the farm costs the server: its CPU time per second of wall
-//! time (all of its threads, read from `/proc/<pid>/stat`) and its memory.
+//! time (all of its threads, read from `/proc/<pid>/stat`), how that splits over its kinds of
+//! thread, what it writes to storage per second, and its memory.
 //!
 //! Polling, the bulk of a farm's load, is at the real rate. Rounds are shortened to `ROUND` so
 //! submissions happen inside a short run: one per miner per 10 s round is about three times a
 //! real farm's rate (a few per 120 s round).
 
+use std::collections::HashMap;
 use std::io;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 use pocx_aggregator::sim::{SimUpstream, SimUpstreamConfig};
 
 use super::farm_client::start_miners;
+use super::procfs;
 use super::servers::ServerProcess;
 use super::wire::post;
 use super::{wait_until_serving, GET_MINING_INFO};
@@ -30,6 +33,10 @@ pub struct FarmReport {
     pub submits_per_second: f64,
     /// Server CPU time per wall second, as a fraction of one core.
     pub cpu_share: f64,
+    /// The CPU share split by kind of thread (threads alive through the whole window).
+    pub cpu_split: Vec<(&'static str, f64)>,
+    /// Bytes per second the server caused to be written to storage (its history).
+    pub storage_bytes_per_second: f64,
     pub rss_kib: u64,
     pub hwm_kib: u64,
     pub threads: u64,
@@ -63,8 +70,12 @@ pub fn run_farm(miners: usize, workers: usize, bare: bool) -> io::Result<FarmRep
     let crowd = start_miners(server.addr, miners, from, until)?;
     sleep_until(from);
     let cpu_before = server.cpu_time();
+    let threads_before = procfs::thread_cpu(server.pid());
+    let written_before = procfs::storage_writes(server.pid());
     sleep_until(until);
     let cpu_after = server.cpu_time();
+    let threads_after = procfs::thread_cpu(server.pid());
+    let written_after = procfs::storage_writes(server.pid());
     let (rss_kib, hwm_kib, threads) = server.memory();
     let counts = crowd.finish();
     server.stop();
@@ -77,6 +88,11 @@ pub fn run_farm(miners: usize, workers: usize, bare: bool) -> io::Result<FarmRep
         polls_per_second: counts.polls as f64 / seconds,
         submits_per_second: counts.submits as f64 / seconds,
         cpu_share: cpu_after.saturating_sub(cpu_before).as_secs_f64() / seconds,
+        cpu_split: split_by_kind(&threads_before, &threads_after, seconds),
+        storage_bytes_per_second: match (written_before, written_after) {
+            (Some(before), Some(after)) => after.saturating_sub(before) as f64 / seconds,
+            _ => 0.0,
+        },
         rss_kib,
         hwm_kib,
         threads,
@@ -85,6 +101,48 @@ pub fn run_farm(miners: usize, workers: usize, bare: bool) -> io::Result<FarmRep
         max_lag: counts.max_lag,
         max_latency: counts.max_latency,
     })
+}
+
+/// CPU share of one core per kind of thread, largest first. Kinds follow the thread names the
+/// servers give (`*-worker-N`, `forward-*`, `store-writer`); tiny_http's connection threads
+/// carry no name of their own, so they are the unnamed rest (with the idle main thread).
+fn split_by_kind(
+    before: &[(u32, String, Duration)],
+    after: &[(u32, String, Duration)],
+    seconds: f64,
+) -> Vec<(&'static str, f64)> {
+    let started: HashMap<u32, Duration> = before.iter().map(|(tid, _, t)| (*tid, *t)).collect();
+    let mut kinds: Vec<(&'static str, f64)> = Vec::new();
+    for (tid, name, ran) in after {
+        let Some(earlier) = started.get(tid) else {
+            continue;
+        };
+        let share = ran.saturating_sub(*earlier).as_secs_f64() / seconds;
+        let kind = thread_kind(name);
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, total)) => *total += share,
+            None => kinds.push((kind, share)),
+        }
+    }
+    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
+    kinds
+}
+
+fn thread_kind(name: &str) -> &'static str {
+    if name.contains("-worker-") {
+        "request workers"
+    } else if name.starts_with("forward") {
+        "forwarding"
+    } else if name == "store-writer" {
+        "history writer"
+    } else if ["miner-", "cache-", "verify-"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+    {
+        "other"
+    } else {
+        "connections"
+    }
 }
 
 fn sleep_until(when: Instant) {

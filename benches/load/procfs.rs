@@ -55,3 +55,32 @@ pub fn load_average() -> Option<String> {
 pub fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
+
+/// CPU time of each living thread as (thread id, name, time run), from
+/// `/proc/<pid>/task/*/schedstat`: its first field is the nanoseconds run — exact, where the
+/// tick counts of `stat` miss threads that only ever run for slices shorter than a tick.
+pub fn thread_cpu(pid: u32) -> Vec<(u32, String, Duration)> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| {
+            let task = task.ok()?;
+            let tid = task.file_name().to_str()?.parse().ok()?;
+            let dir = task.path();
+            let name = fs::read_to_string(dir.join("comm")).ok()?;
+            let schedstat = fs::read_to_string(dir.join("schedstat")).ok()?;
+            let nanos: u64 = schedstat.split_whitespace().next()?.parse().ok()?;
+            Some((tid, name.trim().to_owned(), Duration::from_nanos(nanos)))
+        })
+        .collect()
+}
+
+/// Bytes the process has caused to be written to storage so far (`write_bytes` of
+/// `/proc/<pid>/io`): what its files cost an SD card, sockets not included.
+pub fn storage_writes(pid: u32) -> Option<u64> {
+    let text = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("write_bytes:"))
+        .and_then(|rest| rest.trim().parse().ok())
+}

@@ -171,6 +171,19 @@ pub fn farm_row(f: &FarmReport, summary: &mut Summary) {
         f.max_lag.as_millis(),
         f.max_latency.as_millis()
     );
+    let split: Vec<String> = f
+        .cpu_split
+        .iter()
+        .filter(|(_, share)| *share >= 0.0005)
+        .map(|(kind, share)| format!("{kind} {:.1}", share * 100.0))
+        .collect();
+    println!(
+        "{:<10} {:>6}   CPU % core by thread: {}; storage writes {:.0} KiB/s",
+        "",
+        "",
+        split.join(", "),
+        f.storage_bytes_per_second / 1024.0
+    );
     if f.server == "aggregator" && f.miners == 1000 {
         summary.farm_1000_share = Some(f.cpu_share);
     }

@@ -7,7 +7,7 @@
 //! ceiling for a tiny_http worker-pool design. Either prints `ADDR <addr>` on stdout and runs
 //! until its stdin closes, then shuts down and exits. The parent side is [`ServerProcess`].
 //! `POCX_LOAD_SERVER_WRAPPER` (e.g. `valgrind --tool=callgrind`) runs the children under a
-//! profiler.
+//! profiler; `POCX_LOAD_BATCH_MS` sets the aggregator's history batch window.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
@@ -30,6 +30,8 @@ const WORKERS_VAR: &str = "POCX_LOAD_WORKERS";
 const BODY_VAR: &str = "POCX_LOAD_BODY";
 /// Optional command the server children are started under (a profiler).
 const WRAPPER_VAR: &str = "POCX_LOAD_SERVER_WRAPPER";
+/// Optional history batch window of the aggregator child, in ms (`database.batch_ms`).
+const BATCH_MS_VAR: &str = "POCX_LOAD_BATCH_MS";
 
 /// A server running in a child process.
 pub struct ServerProcess {
@@ -181,6 +183,12 @@ fn run_aggregator(upstream_url: &str, dir: &str, workers: usize) -> Result<(), S
     config.server.workers = workers;
     config.database.path = PathBuf::from(dir).join("aggregator.db");
     config.logging.file = None;
+    if let Some(ms) = std::env::var(BATCH_MS_VAR)
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+    {
+        config.database.batch_window = Duration::from_millis(ms);
+    }
     let app = App::start(&config, true).map_err(|e| e.to_string())?;
     let addr = app.miner_addr().ok_or("no miner address")?;
     announce(addr)?;
