@@ -55,7 +55,7 @@ pub const DATABASE_PATH: &str = "aggregator.db";
 pub const RETENTION_DAYS: u32 = 7;
 /// `database.batch_ms`: how long rows gather before one commit; also the most history a
 /// `kill -9` can lose. Longer means fewer writes (an SD card's wear) and less CPU.
-pub const BATCH_MS: u64 = 100;
+pub const BATCH_MS: u64 = 1_000;
 pub const MIN_BATCH_MS: u64 = 10;
 pub const MAX_BATCH_MS: u64 = 10_000;
 

@@ -3,7 +3,7 @@
 //! In: [`StoreRow`]s through a crossbeam channel bounded by its length ([`StoreWriter::send`]
 //! never blocks; a full queue drops the row and counts it). Out: [`StoreHealth`] counters, and
 //! [`load_history`] for rebuilding statistics at start-up. The writer thread coalesces rows in
-//! memory and commits them in batches (every `database.batch_ms`, 100 ms by default, or every
+//! memory and commits them in batches (every `database.batch_ms`, 1 s by default, or every
 //! few thousand rows), so request threads never touch the database and a burst of submissions
 //! costs a handful of transactions. Submissions are kept as
 //! one row per (height, account, machine) with the best quality and a count, not one row each.

@@ -33,7 +33,7 @@ fn only_upstream_url_gives_every_default() {
     assert_eq!(config.cache.refresh_interval, Duration::from_millis(1000));
     assert_eq!(config.database.path, PathBuf::from("aggregator.db"));
     assert_eq!(config.database.retention_days, 7);
-    assert_eq!(config.database.batch_window, Duration::from_millis(100));
+    assert_eq!(config.database.batch_window, Duration::from_millis(1000));
     assert!(
         !config.dashboard.enabled,
         "no dashboard section, no dashboard"
