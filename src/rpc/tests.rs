@@ -185,3 +185,19 @@ fn one_pass_reading_takes_only_a_plain_call_of_its_method() {
         assert_eq!(read(body), None, "body {body}");
     }
 }
+
+#[test]
+fn bodies_that_are_not_utf8_take_the_general_reading_and_its_answer() {
+    let valid = br#"{"jsonrpc":"2.0","method":"count","params":{"n":3},"id":"ab"}"#;
+    // A byte that can never start a UTF-8 character, inside the id and outside any string.
+    let in_string = [&valid[..58], b"\xff", &valid[59..]].concat();
+    let outside = [&valid[..], b"\xff"].concat();
+    for body in [in_string, outside] {
+        assert!(single::parse(&body).is_none());
+        assert!(read_call::<Count>(&body, "count").is_none());
+        assert_eq!(
+            answer_body(&body, &mut echo_call),
+            answer_general(&body, &mut echo_call)
+        );
+    }
+}
