@@ -151,7 +151,16 @@ impl PendingBatch {
                      first_received_ms = MIN(first_received_ms, excluded.first_received_ms),
                      last_received_ms = MAX(last_received_ms, excluded.last_received_ms)",
             )?;
-            for (key, t) in &self.submissions {
+            // In key order, each upsert lands next to the last one in the table's B-tree.
+            let mut in_key_order: Vec<_> = self.submissions.iter().collect();
+            in_key_order.sort_unstable_by(|a, b| {
+                (a.0.height, &a.0.account_id, &*a.0.machine).cmp(&(
+                    b.0.height,
+                    &b.0.account_id,
+                    &*b.0.machine,
+                ))
+            });
+            for (key, t) in in_key_order {
                 upsert_submission.execute(params![
                     to_sql_int(key.height),
                     key.account_id,
