@@ -157,10 +157,7 @@ fn poke_round(addr: SocketAddr, connect_limit: Duration, stop: &AtomicBool) {
             Err(_) => return,
         };
         let threads_before = std::mem::replace(&mut threads, thread_count());
-        let new_thread = match (threads_before, threads) {
-            (Some(before), Some(after)) => after > before,
-            _ => false,
-        };
+        let new_thread = matches!((threads_before, threads), (Some(b), Some(a)) if a > b);
         if answered && !new_thread {
             return;
         }

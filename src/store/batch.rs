@@ -12,7 +12,8 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use super::to_sql_int;
 use crate::events::{MachineId, Outcome, OutcomeRecord, RoundInfo, SubmissionRecord};
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Ordered as the table's primary key: height, then account, then machine.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct SubmissionKey {
     height: u64,
     account_id: String,
@@ -153,13 +154,7 @@ impl PendingBatch {
             )?;
             // In key order, each upsert lands next to the last one in the table's B-tree.
             let mut in_key_order: Vec<_> = self.submissions.iter().collect();
-            in_key_order.sort_unstable_by(|a, b| {
-                (a.0.height, &a.0.account_id, &*a.0.machine).cmp(&(
-                    b.0.height,
-                    &b.0.account_id,
-                    &*b.0.machine,
-                ))
-            });
+            in_key_order.sort_unstable_by(|a, b| a.0.cmp(b.0));
             for (key, t) in in_key_order {
                 upsert_submission.execute(params![
                     to_sql_int(key.height),
