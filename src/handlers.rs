@@ -236,11 +236,9 @@ fn improves(ctx: &Context, job: &ForwardJob) -> bool {
     let commit = ctx.verifier.is_none();
     match judge(ctx, &mut filter, job, commit) {
         Offer::Improves { .. } => true,
-        Offer::NotBetter { .. } if commit => {
+        Offer::NotBetter { accepted, .. } if commit => {
             // Beaten only by a best the upstream has not accepted yet: keep it in case that
             // one is refused.
-            let s = &job.submission;
-            let accepted = filter.accepted_best(s.height, &s.block_hash, &s.account_id);
             ctx.held.hold(job, accepted);
             false
         }

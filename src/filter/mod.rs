@@ -26,8 +26,9 @@ pub const DEFAULT_MAX_KEYS_PER_ROUND: usize = 100_000;
 pub enum Offer {
     /// Strictly better than the key's best so far (`previous`, none for a new key).
     Improves { previous: Option<u64> },
-    /// Equal or worse than the key's current best.
-    NotBetter { best: u64 },
+    /// Equal or worse than the key's current best; `accepted` is the best the upstream has
+    /// accepted for the key (none yet), so a caller can tell what still beats it.
+    NotBetter { best: u64, accepted: Option<u64> },
     /// The round is unknown or has left the window.
     RoundNotTracked,
     /// A new key in a round that already holds the maximum number of keys.
@@ -248,12 +249,6 @@ impl Filter {
         self.rounds.iter().map(|round| round.keys.len()).sum()
     }
 
-    /// The best the upstream accepted for the submission's key, if any.
-    pub fn accepted_best(&self, height: u64, block_hash: &str, account_id: &str) -> Option<u64> {
-        let key = self.key(account_id);
-        self.round(height, block_hash)?.keys.get(&key)?.accepted
-    }
-
     fn round(&self, height: u64, block_hash: &str) -> Option<&TrackedRound> {
         self.rounds
             .iter()
@@ -280,7 +275,10 @@ impl Filter {
 /// Strictly lower raw quality improves.
 fn judge(best: &KeyBest, raw_quality: u64) -> Offer {
     match best.tentative {
-        Some(current) if raw_quality >= current => Offer::NotBetter { best: current },
+        Some(current) if raw_quality >= current => Offer::NotBetter {
+            best: current,
+            accepted: best.accepted,
+        },
         previous => Offer::Improves { previous },
     }
 }

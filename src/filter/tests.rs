@@ -38,11 +38,17 @@ fn only_strictly_lower_quality_improves() {
     filter.offer(10, HASH_A, ALICE, 500);
     assert_eq!(
         filter.offer(10, HASH_A, ALICE, 500),
-        Offer::NotBetter { best: 500 }
+        Offer::NotBetter {
+            best: 500,
+            accepted: None
+        }
     );
     assert_eq!(
         filter.offer(10, HASH_A, ALICE, 501),
-        Offer::NotBetter { best: 500 }
+        Offer::NotBetter {
+            best: 500,
+            accepted: None
+        }
     );
     assert_eq!(
         filter.offer(10, HASH_A, ALICE, 499),
@@ -52,7 +58,10 @@ fn only_strictly_lower_quality_improves() {
     );
     assert_eq!(
         filter.offer(10, HASH_A, ALICE, 500),
-        Offer::NotBetter { best: 499 }
+        Offer::NotBetter {
+            best: 499,
+            accepted: None
+        }
     );
 }
 
@@ -91,7 +100,10 @@ fn pool_mode_keeps_one_best_per_account_regardless_of_hex_case() {
     filter.offer(10, HASH_A, upper, 300);
     assert_eq!(
         filter.offer(10, HASH_A, &upper.to_lowercase(), 300),
-        Offer::NotBetter { best: 300 }
+        Offer::NotBetter {
+            best: 300,
+            accepted: None
+        }
     );
     assert_eq!(filter.tracked_keys(), 3);
 }
@@ -102,7 +114,10 @@ fn wallet_mode_keeps_one_best_for_the_whole_farm() {
     filter.offer(10, HASH_A, ALICE, 500);
     assert_eq!(
         filter.offer(10, HASH_A, BOB, 600),
-        Offer::NotBetter { best: 500 }
+        Offer::NotBetter {
+            best: 500,
+            accepted: None
+        }
     );
     assert_eq!(
         filter.offer(10, HASH_A, BOB, 400),
@@ -175,7 +190,10 @@ fn announcing_a_round_again_changes_nothing() {
     assert!(filter.is_live(10, HASH_A));
     assert_eq!(
         filter.offer(10, HASH_A, ALICE, 600),
-        Offer::NotBetter { best: 500 }
+        Offer::NotBetter {
+            best: 500,
+            accepted: None
+        }
     );
 }
 
@@ -213,7 +231,10 @@ fn rejection_of_an_older_submission_keeps_a_newer_better_one() {
     filter.on_rejected(10, HASH_A, ALICE, 500);
     assert_eq!(
         filter.offer(10, HASH_A, ALICE, 400),
-        Offer::NotBetter { best: 300 }
+        Offer::NotBetter {
+            best: 300,
+            accepted: None
+        }
     );
 }
 
@@ -226,7 +247,10 @@ fn late_acceptance_after_a_rollback_sets_the_floor_again() {
     filter.on_accepted(10, HASH_A, ALICE, 500);
     assert_eq!(
         filter.offer(10, HASH_A, ALICE, 600),
-        Offer::NotBetter { best: 500 }
+        Offer::NotBetter {
+            best: 500,
+            accepted: Some(500)
+        }
     );
 }
 
@@ -241,7 +265,10 @@ fn accepted_best_only_ever_goes_down() {
     filter.on_rejected(10, HASH_A, ALICE, 200);
     assert_eq!(
         filter.offer(10, HASH_A, ALICE, 400),
-        Offer::NotBetter { best: 300 }
+        Offer::NotBetter {
+            best: 300,
+            accepted: Some(300)
+        }
     );
 }
 
@@ -379,7 +406,10 @@ fn malformed_account_ids_never_panic_and_never_collide_with_real_ones() {
     );
     assert_eq!(
         filter.offer(10, HASH_A, "ZZ", 800),
-        Offer::NotBetter { best: 700 }
+        Offer::NotBetter {
+            best: 700,
+            accepted: Some(700)
+        }
     );
 }
 
@@ -429,7 +459,10 @@ mod properties {
                         if let Some(floor) = lowest_accepted[usize::from(a)] {
                             match verdict {
                                 Offer::Improves { .. } => prop_assert!(q < floor),
-                                Offer::NotBetter { best } => prop_assert!(best <= floor),
+                                Offer::NotBetter { best, accepted } => {
+                                    prop_assert!(best <= floor);
+                                    prop_assert_eq!(accepted, Some(floor));
+                                }
                                 other => prop_assert!(false, "unexpected {:?}", other),
                             }
                         }
