@@ -65,13 +65,19 @@ impl MiningInfoCache {
         self.current.read().clone()
     }
 
-    /// The served round with this height and block hash, when it is one of the last three.
-    pub fn served_round(&self, height: u64, block_hash: &str) -> Option<RoundInfo> {
+    /// What `read` takes from the served round with this height and block hash, when it is
+    /// one of the last three (read in place: a submission needs two facts, not a copy).
+    pub fn read_served_round<T>(
+        &self,
+        height: u64,
+        block_hash: &str,
+        read: impl FnOnce(&RoundInfo) -> T,
+    ) -> Option<T> {
         self.recent
             .read()
             .iter()
             .find(|r| r.height == height && r.block_hash.eq_ignore_ascii_case(block_hash))
-            .cloned()
+            .map(read)
     }
 
     pub fn health(&self) -> UpstreamHealth {

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::cache::{MiningInfoCache, RefreshHandle};
 use crate::config::{BasicCredentials, SubmissionMode};
-use crate::events::{now_ms, ForwardJob, MachineId, SubmissionRecord};
+use crate::events::{now_ms, ForwardJob, MachineId, RoundInfo, SubmissionRecord};
 use crate::filter::{Filter, HeldBack, Offer};
 use crate::forwarder::Forwarder;
 use crate::http::{HttpRequest, HttpResponse};
@@ -163,10 +163,7 @@ fn get_mining_info(ctx: &Context) -> CallResult {
 
 fn submit_nonce(ctx: &Context, submission: NonceSubmission, machine: &MachineId) -> CallResult {
     let round = served_round(ctx, &submission)?;
-    if !round
-        .generation_signature
-        .eq_ignore_ascii_case(&submission.generation_signature)
-    {
+    if !round.same_signature {
         return Err(
             RpcError::new(code::INVALID_SUBMISSION, "invalid submission")
                 .with_data(json!({"reason": "generation signature does not match the round"})),
@@ -286,7 +283,7 @@ fn is_current_round(ctx: &Context, height: u64, block_hash: &str) -> bool {
 /// A height above ours that upstream does not confirm is a wrong height; a lower or equal
 /// height that is not one of the served rounds (another block hash, or older than the window)
 /// is stale.
-fn served_round(ctx: &Context, s: &NonceSubmission) -> Result<crate::events::RoundInfo, RpcError> {
+fn served_round(ctx: &Context, s: &NonceSubmission) -> Result<RoundCheck, RpcError> {
     if let Some(round) = find_served_round(ctx, s) {
         return Ok(round);
     }
@@ -315,15 +312,31 @@ fn served_round(ctx: &Context, s: &NonceSubmission) -> Result<crate::events::Rou
     }
 }
 
+/// What a submission is checked against in its round.
+#[derive(Debug, Clone, Copy)]
+struct RoundCheck {
+    base_target: u64,
+    /// The submission names the round's generation signature (hex case aside).
+    same_signature: bool,
+}
+
 /// One of the last three rounds, or the round being served right now (the refresh thread
 /// publishes it a moment before it joins the recent rounds).
-fn find_served_round(ctx: &Context, s: &NonceSubmission) -> Option<crate::events::RoundInfo> {
-    ctx.cache.served_round(s.height, &s.block_hash).or_else(|| {
-        let snapshot = ctx.cache.snapshot()?;
-        let round = &snapshot.round;
-        (round.height == s.height && round.block_hash.eq_ignore_ascii_case(&s.block_hash))
-            .then(|| round.clone())
-    })
+fn find_served_round(ctx: &Context, s: &NonceSubmission) -> Option<RoundCheck> {
+    let check = |round: &RoundInfo| RoundCheck {
+        base_target: round.base_target,
+        same_signature: round
+            .generation_signature
+            .eq_ignore_ascii_case(&s.generation_signature),
+    };
+    ctx.cache
+        .read_served_round(s.height, &s.block_hash, check)
+        .or_else(|| {
+            let snapshot = ctx.cache.snapshot()?;
+            let round = &snapshot.round;
+            (round.height == s.height && round.block_hash.eq_ignore_ascii_case(&s.block_hash))
+                .then(|| check(round))
+        })
 }
 
 /// `X-Miner` (or the older `X-Minername`) when sent, cleaned and bounded; else the client IP.
