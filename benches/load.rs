@@ -218,14 +218,14 @@ fn measure_row(
     shape: &LoadShape,
     server: ServerProcess,
 ) -> io::Result<Row> {
-    let mut cpu_start = Duration::ZERO;
-    let mut cpu_end = Duration::ZERO;
+    let (mut cpu_start, mut threads_start) = (Duration::ZERO, Vec::new());
+    let (mut cpu_end, mut threads_end) = (Duration::ZERO, Vec::new());
     let report = client::run_load(
         server.addr,
         workload,
         shape,
-        || cpu_start = server.cpu_time(),
-        || cpu_end = server.cpu_time(),
+        || (cpu_start, threads_start) = (server.cpu_time(), procfs::thread_cpu(server.pid())),
+        || (cpu_end, threads_end) = (server.cpu_time(), procfs::thread_cpu(server.pid())),
     );
     let (rss_kib, hwm_kib, threads) = server.memory();
     server.stop();
@@ -234,11 +234,16 @@ fn measure_row(
         println!("({label}: {} answers in all)", report.all_answers);
     }
     let cpu = cpu_end.saturating_sub(cpu_start).as_secs_f64();
+    let per_request = |ran: Duration| ran.as_secs_f64() * 1e6 / report.requests.max(1) as f64;
     Ok(Row {
         server: label,
         method: workload.label(),
         connections: shape.connections,
         cpu_us_per_request: cpu * 1e6 / report.requests.max(1) as f64,
+        cpu_us_by_kind: procfs::cpu_by_kind(&threads_start, &threads_end)
+            .into_iter()
+            .map(|(kind, ran)| (kind, per_request(ran)))
+            .collect(),
         report,
         rss_kib,
         hwm_kib,

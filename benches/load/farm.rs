@@ -8,7 +8,6 @@
 //! submissions happen inside a short run: one per miner per 10 s round is about three times a
 //! real farm's rate (a few per 120 s round).
 
-use std::collections::HashMap;
 use std::io;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -88,7 +87,10 @@ pub fn run_farm(miners: usize, workers: usize, bare: bool) -> io::Result<FarmRep
         polls_per_second: counts.polls as f64 / seconds,
         submits_per_second: counts.submits as f64 / seconds,
         cpu_share: cpu_after.saturating_sub(cpu_before).as_secs_f64() / seconds,
-        cpu_split: split_by_kind(&threads_before, &threads_after, seconds),
+        cpu_split: procfs::cpu_by_kind(&threads_before, &threads_after)
+            .into_iter()
+            .map(|(kind, ran)| (kind, ran.as_secs_f64() / seconds))
+            .collect(),
         storage_bytes_per_second: match (written_before, written_after) {
             (Some(before), Some(after)) => after.saturating_sub(before) as f64 / seconds,
             _ => 0.0,
@@ -101,48 +103,6 @@ pub fn run_farm(miners: usize, workers: usize, bare: bool) -> io::Result<FarmRep
         max_lag: counts.max_lag,
         max_latency: counts.max_latency,
     })
-}
-
-/// CPU share of one core per kind of thread, largest first. Kinds follow the thread names the
-/// servers give (`*-worker-N`, `forward-*`, `store-writer`); tiny_http's connection threads
-/// carry no name of their own, so they are the unnamed rest (with the idle main thread).
-fn split_by_kind(
-    before: &[(u32, String, Duration)],
-    after: &[(u32, String, Duration)],
-    seconds: f64,
-) -> Vec<(&'static str, f64)> {
-    let started: HashMap<u32, Duration> = before.iter().map(|(tid, _, t)| (*tid, *t)).collect();
-    let mut kinds: Vec<(&'static str, f64)> = Vec::new();
-    for (tid, name, ran) in after {
-        let Some(earlier) = started.get(tid) else {
-            continue;
-        };
-        let share = ran.saturating_sub(*earlier).as_secs_f64() / seconds;
-        let kind = thread_kind(name);
-        match kinds.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, total)) => *total += share,
-            None => kinds.push((kind, share)),
-        }
-    }
-    kinds.sort_by(|a, b| b.1.total_cmp(&a.1));
-    kinds
-}
-
-fn thread_kind(name: &str) -> &'static str {
-    if name.contains("-worker-") {
-        "request workers"
-    } else if name.starts_with("forward") {
-        "forwarding"
-    } else if name == "store-writer" {
-        "history writer"
-    } else if ["miner-", "cache-", "verify-"]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
-    {
-        "other"
-    } else {
-        "connections"
-    }
 }
 
 fn sleep_until(when: Instant) {

@@ -3,6 +3,7 @@
 //! Linux only. CPU times in `/proc/<pid>/stat` are in clock ticks; USER_HZ is 100 on every
 //! Linux architecture the aggregator targets, so no libc call is needed to learn it.
 
+use std::collections::HashMap;
 use std::fs;
 use std::time::Duration;
 
@@ -83,4 +84,46 @@ pub fn storage_writes(pid: u32) -> Option<u64> {
     text.lines()
         .find_map(|line| line.strip_prefix("write_bytes:"))
         .and_then(|rest| rest.trim().parse().ok())
+}
+
+/// CPU time per kind of thread between two [`thread_cpu`] readings, largest first (threads
+/// alive at both). Kinds follow the thread names the servers give (`*-worker-N`, `forward-*`,
+/// `store-writer`); tiny_http's connection threads carry no name of their own, so they are the
+/// unnamed rest (with the idle main thread).
+pub fn cpu_by_kind(
+    before: &[(u32, String, Duration)],
+    after: &[(u32, String, Duration)],
+) -> Vec<(&'static str, Duration)> {
+    let started: HashMap<u32, Duration> = before.iter().map(|(tid, _, t)| (*tid, *t)).collect();
+    let mut kinds: Vec<(&'static str, Duration)> = Vec::new();
+    for (tid, name, ran) in after {
+        let Some(earlier) = started.get(tid) else {
+            continue;
+        };
+        let ran = ran.saturating_sub(*earlier);
+        let kind = thread_kind(name);
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, total)) => *total += ran,
+            None => kinds.push((kind, ran)),
+        }
+    }
+    kinds.sort_by_key(|(_, ran)| std::cmp::Reverse(*ran));
+    kinds
+}
+
+fn thread_kind(name: &str) -> &'static str {
+    if name.contains("-worker-") {
+        "request workers"
+    } else if name.starts_with("forward") {
+        "forwarding"
+    } else if name == "store-writer" {
+        "history writer"
+    } else if ["miner-", "cache-", "verify-"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+    {
+        "other"
+    } else {
+        "connections"
+    }
 }

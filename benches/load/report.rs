@@ -17,6 +17,8 @@ pub struct Row {
     pub connections: usize,
     pub report: LoadReport,
     pub cpu_us_per_request: f64,
+    /// The CPU time per request split by kind of thread, largest first.
+    pub cpu_us_by_kind: Vec<(&'static str, f64)>,
     pub rss_kib: u64,
     pub hwm_kib: u64,
     pub threads: u64,
@@ -132,6 +134,23 @@ fn print_row(row: &Row, ratio: Option<(f64, &str)>) {
         row.threads,
         ratio.map_or(String::new(), |(value, of)| format!("{value:.3} {of}")),
     );
+    println!(
+        "{:<10} CPU us per request by thread: {}",
+        "",
+        by_kind(&row.cpu_us_by_kind, 1.0)
+    );
+}
+
+/// "kind figure, kind figure, …" for a split by kind of thread, figures times `scale`;
+/// kinds too small to show are left out.
+fn by_kind(split: &[(&str, f64)], scale: f64) -> String {
+    let shown: Vec<String> = split
+        .iter()
+        .map(|(kind, figure)| (kind, figure * scale))
+        .filter(|(_, figure)| *figure >= 0.05)
+        .map(|(kind, figure)| format!("{kind} {figure:.1}"))
+        .collect();
+    shown.join(", ")
 }
 
 pub fn farm_header() {
@@ -171,17 +190,11 @@ pub fn farm_row(f: &FarmReport, summary: &mut Summary) {
         f.max_lag.as_millis(),
         f.max_latency.as_millis()
     );
-    let split: Vec<String> = f
-        .cpu_split
-        .iter()
-        .filter(|(_, share)| *share >= 0.0005)
-        .map(|(kind, share)| format!("{kind} {:.1}", share * 100.0))
-        .collect();
     println!(
         "{:<10} {:>6}   CPU % core by thread: {}; storage writes {:.0} KiB/s",
         "",
         "",
-        split.join(", "),
+        by_kind(&f.cpu_split, 100.0),
         f.storage_bytes_per_second / 1024.0
     );
     if f.server == "aggregator" && f.miners == 1000 {
