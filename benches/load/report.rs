@@ -30,6 +30,8 @@ pub struct Summary {
     /// (by requests per second, by CPU time per request)
     mining_info_of_bare_100: Option<(f64, f64)>,
     submit_of_mining_info_100: Option<(f64, f64)>,
+    /// What the bigger requests alone cost tiny_http: bare with submissions / bare.
+    bare_submit_of_bare_100: Option<(f64, f64)>,
     p99_ms_100: Option<(f64, f64)>,
     hwm_1000: Option<(u64, u64)>,
     farm_1000_share: Option<f64>,
@@ -71,11 +73,12 @@ pub fn throughput_header(workers: usize, clients: usize, rounds: usize, improve_
 }
 
 /// Prints the bare, get_mining_info and submit_nonce rows of one connection count.
-pub fn throughput_rows(rows: [Option<Row>; 3], summary: &mut Summary) {
+pub fn throughput_rows(rows: [Option<Row>; 4], summary: &mut Summary) {
     let rate = |r: &Option<Row>| r.as_ref().map_or(f64::NAN, |r| r.report.per_second());
     let (ceiling, mining_info) = (rate(&rows[0]), rate(&rows[1]));
-    let [bare, gmi, submit] = rows;
-    let connections = [&bare, &gmi, &submit]
+    let submit_ceiling = rate(&rows[3]);
+    let [bare, gmi, submit, bare_submit] = rows;
+    let connections = [&bare, &gmi, &submit, &bare_submit]
         .into_iter()
         .flatten()
         .map(|r| r.connections)
@@ -86,8 +89,13 @@ pub fn throughput_rows(rows: [Option<Row>; 3], summary: &mut Summary) {
     if let Some(row) = &gmi {
         print_row(row, Some((mining_info / ceiling, "of bare")));
     }
+    if let Some(row) = &bare_submit {
+        print_row(row, None);
+    }
     if let Some(row) = &submit {
-        print_row(row, Some((row.report.per_second() / mining_info, "of gmi")));
+        let of_bare = row.report.per_second() / submit_ceiling;
+        let of = format!("of gmi, {of_bare:.3} of bare");
+        print_row(row, Some((row.report.per_second() / mining_info, &of)));
     }
     match connections {
         Some(100) => {
@@ -101,6 +109,7 @@ pub fn throughput_rows(rows: [Option<Row>; 3], summary: &mut Summary) {
             };
             summary.mining_info_of_bare_100 = ratios(&gmi, &bare);
             summary.submit_of_mining_info_100 = ratios(&submit, &gmi);
+            summary.bare_submit_of_bare_100 = ratios(&bare_submit, &bare);
             if let (Some(g), Some(s)) = (&gmi, &submit) {
                 summary.p99_ms_100 = Some((g.report.latency_ms(0.99), s.report.latency_ms(0.99)));
             }
@@ -252,20 +261,26 @@ impl Summary {
             self.mining_info_of_bare_100.map(|(r, c)| {
                 let line =
                     format!("gmi at 100 connections: {r:.3} of bare ({c:.3} by CPU/request)");
-                (line, "at least 0.95", r >= 0.95)
+                (line, "at least 0.95", Some(r >= 0.95))
             }),
             self.submit_of_mining_info_100.map(|(r, c)| {
                 let line =
                     format!("submit at 100 connections: {r:.3} of gmi ({c:.3} by CPU/request)");
-                (line, "at least 0.8", r >= 0.8)
+                (line, "at least 0.8", Some(r >= 0.8))
+            }),
+            // Not a target: how far the bare server itself falls with the submissions' bigger
+            // requests, the part of the submit ratio that is tiny_http's.
+            self.bare_submit_of_bare_100.map(|(r, c)| {
+                let line = format!("  bare, submissions vs gmi: {r:.3} ({c:.3} by CPU/request)");
+                (line, "", None)
             }),
             self.p99_ms_100.map(|(g, _)| {
                 let line = format!("p99 get_mining_info at 100 connections: {g:.2} ms");
-                (line, "under 5 ms", g < 5.0)
+                (line, "under 5 ms", Some(g < 5.0))
             }),
             self.p99_ms_100.map(|(_, s)| {
                 let line = format!("p99 submit_nonce at 100 connections: {s:.2} ms");
-                (line, "under 5 ms", s < 5.0)
+                (line, "under 5 ms", Some(s < 5.0))
             }),
             self.hwm_1000.map(|(a, b)| {
                 let line = format!(
@@ -273,23 +288,23 @@ impl Summary {
                     mib(a),
                     mib(b)
                 );
-                (line, "at most bare's", a <= b)
+                (line, "at most bare's", Some(a <= b))
             }),
             self.farm_1000_share.map(|c| {
                 let line = format!("farm of 1000 miners: {:.1} % of one core", c * 100.0);
-                (line, "under 10 %", c < 0.10)
+                (line, "under 10 %", Some(c < 0.10))
             }),
             self.idle_rss_kib.map(|k| {
                 let line = format!("idle RSS: {:.2} MiB", mib(k));
-                (line, "under 4 MiB", k < 4 * 1024)
+                (line, "under 4 MiB", Some(k < 4 * 1024))
             }),
             self.stripped_size.map(|s| {
                 let line = format!("stripped binary: {:.2} MiB", s as f64 / 1048576.0);
-                (line, "under 6 MiB", s < 6 * 1024 * 1024)
+                (line, "under 6 MiB", Some(s < 6 * 1024 * 1024))
             }),
             self.start.map(|d| {
                 let line = format!("start to first answer: {:.1} ms", d.as_secs_f64() * 1e3);
-                (line, "under 100 ms", d < Duration::from_millis(100))
+                (line, "under 100 ms", Some(d < Duration::from_millis(100)))
             }),
         ];
         let lines: Vec<_> = lines.into_iter().flatten().collect();
@@ -298,8 +313,13 @@ impl Summary {
         }
         println!("\ntargets (reported, not asserted)");
         for (line, target, met) in lines {
-            let verdict = if met { "met" } else { "NOT met" };
-            println!("  {line:<64} target {target:<15} {verdict}");
+            match met {
+                Some(met) => {
+                    let verdict = if met { "met" } else { "NOT met" };
+                    println!("  {line:<64} target {target:<15} {verdict}");
+                }
+                None => println!("  {line}"),
+            }
         }
     }
 }
