@@ -265,7 +265,7 @@ fn measure_row(
 }
 
 fn farms(workers: usize, filter: &RowFilter, summary: &mut Summary) -> io::Result<()> {
-    report::farm_header();
+    report::farm_header(farm::farm_accounts(), farm_client::SUBMITS_PER_ROUND);
     let runs = FARMS.into_iter().flat_map(|m| [(m, true), (m, false)]);
     for (miners, bare) in runs {
         let kind = if bare { "bare" } else { "agg" };

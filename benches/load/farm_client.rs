@@ -1,6 +1,8 @@
 //! Simulated miners for the farm scenario, on raw keep-alive connections: each polls
-//! `get_mining_info` once per `POLL`, and when the block hash it is served changes, submits
-//! once at a moment drawn within the next ten polls (a plot scan).
+//! `get_mining_info` once per `POLL`, and when the block hash it is served changes, scans its
+//! plots over the next ten polls, submitting `SUBMITS_PER_ROUND` times at moments drawn within
+//! the scan, each quality better than its last (a miner sends only what improves on its own
+//! best). The miners mine for a few accounts, as a farm's machines do for their owner's.
 //!
 //! A few threads each drive a share of the miners from a timetable, one blocking call at a
 //! time, so thousands of miners cost the bench little CPU and leave the machine to the server
@@ -9,7 +11,7 @@
 //! tiny_http's queue is replaced. Everything stops at `until`.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
@@ -21,6 +23,8 @@ const POLL: Duration = Duration::from_secs(1);
 const THREADS: usize = 4;
 /// Submissions are spread over this many polls after a new round.
 const SCAN_POLLS: u32 = 10;
+/// Submissions of each miner per round.
+pub const SUBMITS_PER_ROUND: usize = 3;
 
 /// What the miners did (summed over threads).
 #[derive(Debug, Default, Clone, Copy)]
@@ -47,21 +51,26 @@ impl FarmCounts {
 /// Miners running until their end time.
 pub struct RunningMiners(Vec<thread::JoinHandle<FarmCounts>>);
 
-/// Starts `miners` miners against `addr`, running until `until` and counting only calls
-/// started after `from`.
-pub fn start_miners(
-    addr: SocketAddr,
-    miners: usize,
-    from: Instant,
-    until: Instant,
-) -> io::Result<RunningMiners> {
+/// Who the miners are and when they run.
+#[derive(Debug, Clone, Copy)]
+pub struct Crowd {
+    pub miners: usize,
+    /// Miner `i` mines for account `i % accounts`.
+    pub accounts: usize,
+    /// Calls started before this are not counted.
+    pub from: Instant,
+    pub until: Instant,
+}
+
+/// Starts the crowd's miners against `addr`.
+pub fn start_miners(addr: SocketAddr, crowd: Crowd) -> io::Result<RunningMiners> {
     let start = Instant::now();
     let handles = (0..THREADS)
         .map(|t| {
-            let mine: Vec<usize> = (t..miners).step_by(THREADS).collect();
+            let mine: Vec<usize> = (t..crowd.miners).step_by(THREADS).collect();
             thread::Builder::new()
                 .name(format!("farm-{t}"))
-                .spawn(move || drive(addr, &mine, miners, start, from, until))
+                .spawn(move || drive(addr, &mine, crowd, start))
         })
         .collect::<io::Result<_>>()?;
     Ok(RunningMiners(handles))
@@ -83,13 +92,19 @@ impl RunningMiners {
 
 struct Miner {
     index: usize,
+    account: usize,
     stream: Option<TcpStream>,
     poll: Vec<u8>,
     block_hash: String,
-    /// When this miner's submission for the current round is due, if one is.
-    submit_at: Option<Instant>,
+    /// Counts the rounds this miner has seen; a submission is due for one of them.
+    round_number: u32,
+    /// Raw qualities still to submit in the current round, in the order they are due.
+    to_submit: VecDeque<u64>,
     round: Option<RoundFields>,
 }
+
+/// A timetable entry: a poll, or a submission for the miner's round of that number.
+type Due = Reverse<(Instant, usize, Option<u32>)>;
 
 struct RoundFields {
     block_hash: String,
@@ -98,35 +113,37 @@ struct RoundFields {
     base_target: String,
 }
 
-fn drive(
-    addr: SocketAddr,
-    mine: &[usize],
-    miners: usize,
-    start: Instant,
-    from: Instant,
-    until: Instant,
-) -> FarmCounts {
+fn drive(addr: SocketAddr, mine: &[usize], crowd: Crowd, start: Instant) -> FarmCounts {
+    let Crowd {
+        miners,
+        accounts,
+        from,
+        until,
+    } = crowd;
     let mut counts = FarmCounts::default();
     let mut buffer = Vec::with_capacity(4096);
     let mut farm: Vec<Miner> = mine
         .iter()
         .map(|&index| Miner {
             index,
+            account: index % accounts.max(1),
             stream: None,
             poll: poll_request(addr, index),
             block_hash: String::new(),
-            submit_at: None,
+            round_number: 0,
+            to_submit: VecDeque::new(),
             round: None,
         })
         .collect();
-    // (due, miner slot, is a submission); first polls spread over one interval.
-    let mut timetable: BinaryHeap<Reverse<(Instant, usize, bool)>> = (0..farm.len())
+    // First polls spread over one interval.
+    let mut timetable: BinaryHeap<Due> = (0..farm.len())
         .map(|slot| {
             let offset = POLL.mul_f64(farm[slot].index as f64 / miners.max(1) as f64);
-            Reverse((start + offset, slot, false))
+            Reverse((start + offset, slot, None))
         })
         .collect();
-    while let Some(Reverse((due, slot, submission))) = timetable.pop() {
+    while let Some(Reverse((due, slot, for_round))) = timetable.pop() {
+        let submission = for_round.is_some();
         if due >= until {
             break;
         }
@@ -137,10 +154,9 @@ fn drive(
         let began = Instant::now();
         let counted = began >= from;
         let miner = &mut farm[slot];
-        let request = if submission {
-            miner.submission(addr)
-        } else {
-            Some(miner.poll.clone())
+        let request = match for_round {
+            Some(number) => miner.submission(addr, number),
+            None => Some(miner.poll.clone()),
         };
         let Some(request) = request else {
             continue;
@@ -163,22 +179,44 @@ fn drive(
             if let Some(round) = RoundFields::read(&body) {
                 if round.block_hash != miner.block_hash {
                     miner.block_hash.clone_from(&round.block_hash);
-                    let scan = POLL * SCAN_POLLS;
-                    let at = ended + scan.mul_f64(spread(miner.index, &round.block_hash));
-                    miner.submit_at = Some(at);
-                    timetable.push(Reverse((at, slot, true)));
+                    for at in miner.plan_scan(ended, &round.block_hash) {
+                        timetable.push(Reverse((at, slot, Some(miner.round_number))));
+                    }
                 }
                 miner.round = Some(round);
             }
         }
-        timetable.push(Reverse((due + POLL, slot, false)));
+        timetable.push(Reverse((due + POLL, slot, None)));
     }
     counts
 }
 
 impl Miner {
-    fn submission(&mut self, addr: SocketAddr) -> Option<Vec<u8>> {
-        self.submit_at.take()?;
+    /// A new round: when this miner's submissions fall within its scan, and their qualities,
+    /// each better than the one before.
+    fn plan_scan(&mut self, scan_start: Instant, block_hash: &str) -> Vec<Instant> {
+        self.round_number = self.round_number.wrapping_add(1);
+        let draw = |salt: usize| spread(self.index, salt, block_hash);
+        let mut moments: Vec<f64> = (0..SUBMITS_PER_ROUND).map(draw).collect();
+        moments.sort_by(f64::total_cmp);
+        let mut qualities: Vec<u64> = (SUBMITS_PER_ROUND..2 * SUBMITS_PER_ROUND)
+            .map(|salt| 1_000_000_000 + (draw(salt) * 1e9) as u64)
+            .collect();
+        qualities.sort_unstable_by(|a, b| b.cmp(a));
+        self.to_submit = qualities.into();
+        let scan = POLL * SCAN_POLLS;
+        moments
+            .iter()
+            .map(|&m| scan_start + scan.mul_f64(m))
+            .collect()
+    }
+
+    /// The next submission of round `number`; none when the miner has moved on since.
+    fn submission(&mut self, addr: SocketAddr, number: u32) -> Option<Vec<u8>> {
+        if number != self.round_number {
+            return None;
+        }
+        let raw_quality = self.to_submit.pop_front()?;
         let round = self.round.as_ref()?;
         let body = format!(
             concat!(
@@ -191,10 +229,10 @@ impl Miner {
             round.height,
             round.generation_signature,
             round.base_target,
-            self.index + 1,
+            self.account + 1,
             "ab".repeat(32),
             self.index,
-            1_000_000_000 + (self.index as u64 * 7919) % 1_000_000_000,
+            raw_quality,
         );
         Some(request(addr, self.index, &body))
     }
@@ -271,9 +309,9 @@ fn field<'a>(body: &'a str, name: &str) -> Option<&'a str> {
     rest.get(..end)
 }
 
-/// A fraction in [0, 1) fixed by the miner and the round.
-fn spread(index: usize, block_hash: &str) -> f64 {
-    let mut x = index as u64 ^ 0x9e37_79b9_7f4a_7c15;
+/// A fraction in [0, 1) fixed by the miner, the salt and the round.
+fn spread(index: usize, salt: usize, block_hash: &str) -> f64 {
+    let mut x = (index as u64 ^ 0x9e37_79b9_7f4a_7c15).wrapping_add((salt as u64) << 40);
     for b in block_hash.bytes() {
         x = (x ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }

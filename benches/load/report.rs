@@ -162,16 +162,18 @@ fn by_kind(split: &[(&str, f64)], scale: f64) -> String {
     shown.join(", ")
 }
 
-pub fn farm_header() {
+pub fn farm_header(accounts: usize, submits_per_round: usize) {
     println!(
-        "\nfarm: miners poll every 1 s, one submission per miner per 10 s round, 5 s measured"
+        "\nfarm: miners poll every 1 s and submit {submits_per_round} improving qualities per \
+         10 s round, for {accounts} accounts; 5 s measured"
     );
     println!(
-        "{:<10} {:>6} {:>8} {:>9} {:>11} {:>7} {:>7} {:>6} {:>6} {:>6} {:>8} {:>8}",
+        "{:<10} {:>6} {:>8} {:>9} {:>6} {:>11} {:>7} {:>7} {:>6} {:>6} {:>6} {:>8} {:>8}",
         "server",
         "miners",
         "polls/s",
         "submits/s",
+        "fwd/s",
         "CPU % core",
         "RSS MiB",
         "HWM MiB",
@@ -185,11 +187,12 @@ pub fn farm_header() {
 
 pub fn farm_row(f: &FarmReport, summary: &mut Summary) {
     println!(
-        "{:<10} {:>6} {:>8.0} {:>9.1} {:>11.1} {:>7.1} {:>7.1} {:>6} {:>6} {:>6} {:>6}ms {:>6}ms",
+        "{:<10} {:>6} {:>8.0} {:>9.1} {:>6.1} {:>11.1} {:>7.1} {:>7.1} {:>6} {:>6} {:>6} {:>6}ms {:>6}ms",
         f.server,
         f.miners,
         f.polls_per_second,
         f.submits_per_second,
+        f.forwards_per_second,
         f.cpu_share * 100.0,
         mib(f.rss_kib),
         mib(f.hwm_kib),
