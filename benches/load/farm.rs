@@ -8,7 +8,7 @@
 //! submissions happen inside a short run: three per miner per 10 s round is twelve times a real
 //! farm's rate (a few per 120 s round). The miners share `FARM_ACCOUNTS` accounts, so the
 //! filter has something to do; `POCX_LOAD_FARM_ACCOUNTS=<M>` gives every miner its own
-//! account, the worst case, where every miner's first submission of a round goes upstream.
+//! account, the worst case, where every submission goes upstream.
 
 use std::io;
 use std::thread;
