@@ -1,8 +1,9 @@
 //! The realistic-farm scenario: M simulated miners (`farm_client`), each on its own keep-alive
 //! connection, polling once per second and submitting a few improving qualities per round for
-//! one of the farm's accounts, against the server in a child process. Measures what the farm costs the server: its CPU time per second of wall
-//! time (all of its threads, read from `/proc/<pid>/stat`), how that splits over its kinds of
-//! thread, what it writes to storage per second, and its memory.
+//! one of the farm's accounts, against the server in a child process. Measures what the farm
+//! costs the server: its CPU time per second of wall time (all of its threads, read from
+//! `/proc/<pid>/stat`), how that splits over its kinds of thread, what it writes to storage per
+//! second, and its memory.
 //!
 //! Polling, the bulk of a farm's load, is at the real rate. Rounds are shortened to `ROUND` so
 //! submissions happen inside a short run: three per miner per 10 s round is twelve times a real
