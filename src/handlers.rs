@@ -30,6 +30,7 @@ use crate::timebend::TimeBender;
 use crate::verify::VerifyStage;
 
 mod submit_params;
+mod submit_scan;
 
 /// A plain `submit_nonce` body read in one pass (what the miner port tries first).
 pub use submit_params::plain_call as read_plain_submission;

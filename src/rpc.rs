@@ -213,18 +213,6 @@ pub fn answer_for(id: Option<&CallId>, result: CallResult) -> Option<Vec<u8>> {
     })
 }
 
-/// A body holding one plain call of `method` with params of type `P`, read in one pass: its
-/// id and params. For the hottest method, which would otherwise be read twice (envelope, then
-/// params). `None` means: answer the body with [`answer_body`] as usual — which answers what
-/// this reads exactly as a dispatch of the same call would. `P` must refuse unknown members
-/// (`deny_unknown_fields`) and take numbers only as integers: nothing else checks them here.
-pub fn read_call<'a, P: Deserialize<'a>>(
-    body: &'a [u8],
-    method: &str,
-) -> Option<(Option<CallId<'a>>, P)> {
-    single::call_of(body, method)
-}
-
 fn parse_call(request: &Value) -> Result<Call<'_>, (RpcError, &Value)> {
     const NULL: &Value = &Value::Null;
     let invalid =

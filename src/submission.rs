@@ -119,7 +119,13 @@ static HEX_VALUES: [u8; 256] = {
 };
 
 fn is_hex(text: &str) -> bool {
-    text.bytes().all(|b| HEX_VALUES[usize::from(b)] != NOT_HEX)
+    text.bytes().all(is_hex_digit)
+}
+
+/// Whether `byte` is a hex digit of either case.
+pub fn is_hex_digit(byte: u8) -> bool {
+    // Indexing by a byte cannot leave a table of 256 entries.
+    HEX_VALUES[usize::from(byte)] != NOT_HEX
 }
 
 fn broken(field: &'static str, rule: &'static str) -> ParamError {

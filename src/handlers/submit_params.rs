@@ -1,7 +1,7 @@
-//! `submit_nonce` params read straight from the request body into borrowed fields, instead of
-//! through a `serde_json::Value` tree — the bulk of a submission's parsing cost.
+//! `submit_nonce` params read into borrowed fields instead of through a `serde_json::Value`
+//! tree, and the usual body read by hand in one pass ([`plain_call`], see `submit_scan`).
 //!
-//! Only a fully valid submission is taken this way: every field present once, of its JSON
+//! Only a fully valid submission is taken these ways: every field present once, of its JSON
 //! type, without escapes, and within the rules of [`crate::submission`]. Anything else goes
 //! through [`parse_submit_params`], the one source of validation errors, so a miner gets the
 //! same answer whichever way its params were read.
@@ -9,8 +9,10 @@
 use serde::Deserialize;
 
 use crate::protocol::NonceSubmission;
-use crate::rpc::{self, CallId, Params, RpcError};
+use crate::rpc::{Params, RpcError};
 use crate::submission::{is_block_hash, is_hex_of_len, parse_submit_params};
+
+pub use super::submit_scan::plain_call;
 
 /// The validated submission in `params`, or the invalid-params error for them.
 pub fn submission(params: &Params) -> Result<NonceSubmission, RpcError> {
@@ -21,30 +23,8 @@ pub fn submission(params: &Params) -> Result<NonceSubmission, RpcError> {
     parse_submit_params(value.as_deref()).map_err(|e| RpcError::invalid_params(e.to_string()))
 }
 
-/// A body that is one plain `submit_nonce` call with valid params, read in a single pass: its
-/// id and the submission. `None` for anything else (then [`rpc::answer_body`] and
-/// [`submission`] give the answer, the same one for what this takes).
-pub fn plain_call(body: &[u8]) -> Option<(Option<CallId<'_>>, NonceSubmission)> {
-    // Other bodies pay this byte search, not a parse.
-    if !names_method(body, b"\"submit_nonce\"") {
-        return None;
-    }
-    let (id, wire) = rpc::read_call::<Wire>(body, "submit_nonce")?;
-    Some((id, wire.validated()?))
-}
-
-/// True when `quoted` (a method name with its quotes) appears in `body` (checked at quotes
-/// only, so a body costs a compare per string rather than one per byte).
-fn names_method(body: &[u8], quoted: &[u8]) -> bool {
-    body.iter()
-        .enumerate()
-        .filter(|(_, &byte)| byte == b'"')
-        .any(|(at, _)| body.get(at..).is_some_and(|rest| rest.starts_with(quoted)))
-}
-
 /// The params exactly as a miner sends them. Params with other members too are valid (the
-/// general reading ignores them) but are left to that reading, so that every number this one
-/// skips has been checked by serde (see [`rpc::read_call`]).
+/// general reading ignores them) but are left to that reading.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Wire<'a> {
@@ -85,6 +65,7 @@ impl Wire<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpc::CallId;
     use serde_json::{json, Value};
 
     fn valid_params() -> Value {
@@ -166,18 +147,65 @@ mod tests {
             Some((Some(CallId::Text("m-7")), _))
         ));
         // Anything else is left to the usual reading.
+        let valid = body_with(&params);
+        let with_id = |id: &str| valid.replace(r#""id":1"#, &format!(r#""id":{id}"#));
+        let with_nonce = |nonce: &str| valid.replace("\"nonce\":42", &format!("\"nonce\":{nonce}"));
         for body in [
             r#"{"jsonrpc":"2.0","method":"get_mining_info","params":{},"id":1}"#.to_owned(),
-            body_with(&params).replace(r#""2.0""#, r#""1.0""#),
-            body_with(&params).replace("\"nonce\":42", "\"nonce\":4.2e1"),
-            format!("[{}]", body_with(&params)),
-            body_with(&params).replace(r#""id":1"#, r#""id":{"a":1}"#),
+            valid.replace(r#""2.0""#, r#""1.0""#),
+            valid.replace(r#""jsonrpc":"2.0","#, ""),
+            valid.replace(r#""jsonrpc":"2.0","#, r#""jsonrpc":"1.0","jsonrpc":"2.0","#),
+            valid.replace(
+                r#""method":"submit_nonce","#,
+                r#""method":"x","method":"submit_nonce","#,
+            ),
+            valid.replace(r#""id":1"#, r#""id":1,"id":2"#),
+            valid.replace("\"nonce\":42", "\"nonce\":42,\"nonce\":42"),
+            with_nonce("4.2e1"),
+            with_nonce("42.0"),
+            with_nonce("042"),
+            with_nonce("-42"),
+            with_nonce("18446744073709551616"),
+            with_nonce("\"42\""),
+            with_id("{\"a\":1}"),
+            with_id("1e400"),
+            with_id("1.5"),
+            with_id("-1"),
+            with_id("nul"),
+            with_id("nullx"),
+            with_id("true"),
+            with_id(r#""\u0061""#),
+            with_id("\"tab\there\""),
+            format!("[{valid}]"),
+            format!("{valid}x"),
+            format!("{valid},"),
+            valid.replace(r#""params":{"#, r#""params":null,"p":{"#),
+            body_with("null"),
+            body_with("[]"),
+            body_with("{}"),
             body_with(r#"{"block_hash":"ab"}"#),
             // Valid, but with a member the miner does not send: the usual reading takes it.
             body_with(&params.replacen('{', r#"{"extra":1,"#, 1)),
-            body_with(&params).replacen('{', r#"{"extra":1,"#, 1),
+            valid.replacen('{', r#"{"extra":1,"#, 1),
         ] {
             assert!(plain_call(body.as_bytes()).is_none(), "body {body}");
+            agrees_if_json(&body);
+        }
+        // Not UTF-8, inside a string and outside: the usual reading refuses it.
+        let text_id = with_id(r#""ab""#);
+        let at = text_id.find(r#""ab""#).unwrap() + 1;
+        let mut inside = text_id.into_bytes();
+        inside[at] = 0xff;
+        let outside = [valid.as_bytes(), b"\xff"].concat();
+        for body in [inside, outside] {
+            assert!(plain_call(&body).is_none());
+        }
+    }
+
+    /// [`agrees`] for the bodies that are JSON at all.
+    fn agrees_if_json(body: &str) {
+        if serde_json::from_str::<Value>(body).is_ok() {
+            agrees(body);
         }
     }
 

@@ -39,26 +39,6 @@ pub(super) fn parse(body: &[u8]) -> Option<Call<'_>> {
     })
 }
 
-/// One pass over a body holding one plain call of `method` whose params are an object `P`
-/// accepts: the call's id (`None` for a notification) and the params. `None` whenever
-/// [`parse`] would not take the body, the method is another or the params are not a `P`; the
-/// caller then takes the usual way, which gives the same answer for what this one takes.
-///
-/// No member goes unread here (the envelope refuses unknown members), so unlike [`parse`] this
-/// needs no scan for numbers the general reading would refuse — provided `P` also refuses
-/// unknown members and reads numbers only as integers, which is what callers must give.
-pub(super) fn call_of<'a, P: Deserialize<'a>>(
-    body: &'a [u8],
-    method: &str,
-) -> Option<(Option<CallId<'a>>, P)> {
-    let MapOnly(call) = serde_json::from_str::<MapOnly<TypedEnvelope<P>>>(text_of(body)?).ok()?;
-    if call.jsonrpc != Some("2.0") || call.method != Some(method) {
-        return None;
-    }
-    let MapOnly(params) = call.params?;
-    Some((call.id.map(|Present(id)| id), params))
-}
-
 /// The body as text. Checking the whole body once is cheaper than serde_json checking each
 /// string of it as it reads from bytes (a submission holds about twenty); a body that is not
 /// UTF-8 is left to the general reading, which refuses it the same way either way.
@@ -136,20 +116,6 @@ struct Envelope<'a> {
     /// JSON `null` reads as absent, as in the general reading.
     #[serde(default)]
     params: Option<Shape>,
-    #[serde(default, borrow, deserialize_with = "some_id")]
-    id: Option<Present<'a>>,
-}
-
-/// [`Envelope`] with the params read as `P` in the same pass, and nothing else in it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, bound(deserialize = "P: Deserialize<'de>"))]
-struct TypedEnvelope<'a, P> {
-    #[serde(default, borrow)]
-    jsonrpc: Option<&'a str>,
-    #[serde(default, borrow)]
-    method: Option<&'a str>,
-    #[serde(default)]
-    params: Option<MapOnly<P>>,
     #[serde(default, borrow, deserialize_with = "some_id")]
     id: Option<Present<'a>>,
 }

@@ -146,46 +146,6 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert_eq!(answer(&body).unwrap()["error"]["code"], -32700);
 }
 
-/// Params as a strict reader would name them: only `n`, an integer.
-#[derive(Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-struct Count {
-    n: u64,
-}
-
-#[test]
-fn one_pass_reading_takes_only_a_plain_call_of_its_method() {
-    let read = |body: &str| {
-        read_call::<Count>(body.as_bytes(), "count")
-            .map(|(id, p)| (id.map(|i| i.as_value().into_owned()), p))
-    };
-    assert_eq!(
-        read(r#"{"jsonrpc":"2.0","method":"count","params":{"n":3},"id":"x"}"#),
-        Some((Some(json!("x")), Count { n: 3 }))
-    );
-    assert_eq!(
-        read(r#"{"jsonrpc":"2.0","method":"count","params":{"n":3}}"#),
-        Some((None, Count { n: 3 }))
-    );
-    for body in [
-        r#"{"jsonrpc":"2.0","method":"other","params":{"n":3},"id":1}"#,
-        r#"{"jsonrpc":"1.0","method":"count","params":{"n":3},"id":1}"#,
-        r#"{"jsonrpc":"2.0","method":"count","params":{"n":3},"id":1e400}"#,
-        r#"{"jsonrpc":"2.0","method":"count","params":{"n":3},"id":1.5}"#,
-        r#"{"jsonrpc":"2.0","method":"count","params":{"n":3},"id":"\u0061"}"#,
-        r#"{"jsonrpc":"2.0","method":"count","params":{"n":3},"id":1,"x":1e400}"#,
-        r#"{"jsonrpc":"2.0","method":"count","params":{"n":3,"x":1},"id":1}"#,
-        r#"{"jsonrpc":"2.0","method":"count","params":{"n":3e0},"id":1}"#,
-        r#"{"jsonrpc":"2.0","method":"count","params":{"n":-0},"id":1}"#,
-        r#"{"jsonrpc":"2.0","method":"count","params":[3],"id":1}"#,
-        r#"{"jsonrpc":"2.0","method":"count","params":null,"id":1}"#,
-        r#"{"jsonrpc":"2.0","method":"count","method":"count","params":{"n":3},"id":1}"#,
-        r#"[{"jsonrpc":"2.0","method":"count","params":{"n":3},"id":1}]"#,
-    ] {
-        assert_eq!(read(body), None, "body {body}");
-    }
-}
-
 #[test]
 fn bodies_that_are_not_utf8_take_the_general_reading_and_its_answer() {
     let valid = br#"{"jsonrpc":"2.0","method":"count","params":{"n":3},"id":"ab"}"#;
@@ -194,7 +154,6 @@ fn bodies_that_are_not_utf8_take_the_general_reading_and_its_answer() {
     let outside = [&valid[..], b"\xff"].concat();
     for body in [in_string, outside] {
         assert!(single::parse(&body).is_none());
-        assert!(read_call::<Count>(&body, "count").is_none());
         assert_eq!(
             answer_body(&body, &mut echo_call),
             answer_general(&body, &mut echo_call)
