@@ -91,10 +91,15 @@ pub fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
 }
 
 fn hex_value(digit: u8) -> Option<u8> {
-    match HEX_VALUES[usize::from(digit)] {
+    match hex_entry(digit) {
         NOT_HEX => None,
         value => Some(value),
     }
+}
+
+fn hex_entry(byte: u8) -> u8 {
+    // Indexing by a byte cannot leave a table of 256 entries.
+    HEX_VALUES[usize::from(byte)]
 }
 
 /// Marks a byte that is not a hex digit in [`HEX_VALUES`].
@@ -124,8 +129,7 @@ fn is_hex(text: &str) -> bool {
 
 /// Whether `byte` is a hex digit of either case.
 pub fn is_hex_digit(byte: u8) -> bool {
-    // Indexing by a byte cannot leave a table of 256 entries.
-    HEX_VALUES[usize::from(byte)] != NOT_HEX
+    hex_entry(byte) != NOT_HEX
 }
 
 fn broken(field: &'static str, rule: &'static str) -> ParamError {
@@ -174,10 +178,12 @@ pub fn is_hex_of_len(text: &str, len: usize) -> bool {
 
 /// A block hash as miners may send it: hex, whole bytes, at most [`MAX_BLOCK_HASH_CHARS`].
 pub fn is_block_hash(text: &str) -> bool {
-    !text.is_empty()
-        && text.len().is_multiple_of(2)
-        && text.len() <= MAX_BLOCK_HASH_CHARS
-        && is_hex(text)
+    is_block_hash_length(text.len()) && is_hex(text)
+}
+
+/// The block hash rule's part about length: whole bytes, at least one, at most 64.
+pub fn is_block_hash_length(len: usize) -> bool {
+    len > 0 && len.is_multiple_of(2) && len <= MAX_BLOCK_HASH_CHARS
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 
 use crate::protocol::NonceSubmission;
 use crate::rpc::CallId;
-use crate::submission::{is_hex_digit, MAX_BLOCK_HASH_CHARS};
+use crate::submission::{is_block_hash_length, is_hex_digit};
 
 /// The call's id (`None` for a notification) and its submission, when `body` is a plain call.
 pub fn plain_call(body: &[u8]) -> Option<(Option<CallId<'_>>, NonceSubmission)> {
@@ -226,9 +226,7 @@ fn run_length(bytes: &[u8], allowed: impl Fn(u8) -> bool) -> usize {
 impl Fields<'_> {
     /// The submission when every field is there and within its rule.
     fn submission(self) -> Option<NonceSubmission> {
-        let block_hash = self.block_hash.filter(|h| {
-            !h.is_empty() && h.len().is_multiple_of(2) && h.len() <= MAX_BLOCK_HASH_CHARS
-        })?;
+        let block_hash = self.block_hash.filter(|h| is_block_hash_length(h.len()))?;
         fn of_len(text: Option<&str>, len: usize) -> Option<&str> {
             text.filter(|t| t.len() == len)
         }
