@@ -24,7 +24,7 @@ pub fn plain_call(body: &[u8]) -> Option<(Option<CallId<'_>>, NonceSubmission)> 
     let (mut id, mut id_seen) = (None, false);
     let mut submission = None;
     reader.skip_whitespace();
-    reader.expect(b'{')?;
+    reader.eat(b'{')?;
     loop {
         reader.skip_whitespace();
         let key = reader.string()?;
@@ -97,7 +97,8 @@ impl<'a> Reader<'a> {
         Some(byte)
     }
 
-    fn expect(&mut self, wanted: u8) -> Option<()> {
+    /// Steps over the next byte when it is `wanted`; none otherwise.
+    fn eat(&mut self, wanted: u8) -> Option<()> {
         (self.next()? == wanted).then_some(())
     }
 
@@ -110,7 +111,7 @@ impl<'a> Reader<'a> {
     /// The `:` after a member's name, and the whitespace around it.
     fn colon(&mut self) -> Option<()> {
         self.skip_whitespace();
-        self.expect(b':')?;
+        self.eat(b':')?;
         self.skip_whitespace();
         Some(())
     }
@@ -138,13 +139,13 @@ impl<'a> Reader<'a> {
 
     /// The text between quotes when every byte of it is `allowed` (a quote never is).
     fn quoted(&mut self, allowed: impl Fn(u8) -> bool) -> Option<&'a str> {
-        self.expect(b'"')?;
+        self.eat(b'"')?;
         let rest = self.text.as_bytes().get(self.at..)?;
         let end = self.at + run_length(rest, allowed);
         // Both ends are at a quote (checked next), so on character boundaries.
         let text = self.text.get(self.at..end)?;
         self.at = end;
-        self.expect(b'"')?;
+        self.eat(b'"')?;
         Some(text)
     }
 
@@ -185,7 +186,7 @@ impl<'a> Reader<'a> {
 
     fn params(&mut self) -> Option<NonceSubmission> {
         let mut f = Fields::default();
-        self.expect(b'{')?;
+        self.eat(b'{')?;
         loop {
             self.skip_whitespace();
             let key = self.string()?;
