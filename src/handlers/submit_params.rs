@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::protocol::NonceSubmission;
 use crate::rpc::{Params, RpcError};
-use crate::submission::{is_block_hash, is_hex_of_len, parse_submit_params};
+use crate::submission::{is_block_hash_length, is_hex_digit, parse_submit_params};
 
 pub use super::submit_scan::plain_call;
 
@@ -27,26 +27,40 @@ pub fn submission(params: &Params) -> Result<NonceSubmission, RpcError> {
 /// general reading ignores them) but are left to that reading.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Wire<'a> {
-    block_hash: &'a str,
-    height: u64,
-    generation_signature: &'a str,
-    base_target: u64,
-    account_id: &'a str,
-    seed: &'a str,
-    nonce: u64,
-    compression: u64,
-    raw_quality: u64,
+pub(super) struct Wire<'a> {
+    pub(super) block_hash: &'a str,
+    pub(super) height: u64,
+    pub(super) generation_signature: &'a str,
+    pub(super) base_target: u64,
+    pub(super) account_id: &'a str,
+    pub(super) seed: &'a str,
+    pub(super) nonce: u64,
+    pub(super) compression: u64,
+    pub(super) raw_quality: u64,
 }
 
 impl Wire<'_> {
     /// The submission when every rule holds (the same rules `parse_submit_params` applies).
     fn validated(self) -> Option<NonceSubmission> {
-        let valid = is_block_hash(self.block_hash)
-            && is_hex_of_len(self.generation_signature, 64)
+        let hex_fields = [
+            self.block_hash,
+            self.generation_signature,
+            self.account_id,
+            self.seed,
+        ];
+        let all_hex = hex_fields.iter().all(|text| text.bytes().all(is_hex_digit));
+        all_hex.then_some(())?;
+        self.with_hex_digits()
+    }
+
+    /// The submission when every rule holds but "hex digits only", which the caller has
+    /// checked already (the hand-written reading checks it as it goes).
+    pub(super) fn with_hex_digits(self) -> Option<NonceSubmission> {
+        let valid = is_block_hash_length(self.block_hash.len())
+            && self.generation_signature.len() == 64
             && self.base_target > 0
-            && is_hex_of_len(self.account_id, 40)
-            && is_hex_of_len(self.seed, 64);
+            && self.account_id.len() == 40
+            && self.seed.len() == 64;
         let compression = u8::try_from(self.compression).ok()?;
         valid.then(|| NonceSubmission {
             block_hash: self.block_hash.to_owned(),

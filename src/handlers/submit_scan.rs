@@ -12,7 +12,9 @@
 
 use crate::protocol::NonceSubmission;
 use crate::rpc::CallId;
-use crate::submission::{is_block_hash_length, is_hex_digit};
+use crate::submission::is_hex_digit;
+
+use super::submit_params::Wire;
 
 /// The call's id (`None` for a notification) and its submission, when `body` is a plain call.
 pub fn plain_call(body: &[u8]) -> Option<(Option<CallId<'_>>, NonceSubmission)> {
@@ -76,7 +78,7 @@ struct Fields<'a> {
     account_id: Option<&'a str>,
     seed: Option<&'a str>,
     nonce: Option<u64>,
-    compression: Option<u8>,
+    compression: Option<u64>,
     raw_quality: Option<u64>,
 }
 
@@ -199,10 +201,7 @@ impl<'a> Reader<'a> {
                 "account_id" => f.account_id.replace(self.hex()?).is_none(),
                 "seed" => f.seed.replace(self.hex()?).is_none(),
                 "nonce" => f.nonce.replace(self.unsigned()?).is_none(),
-                "compression" => {
-                    let level = u8::try_from(self.unsigned()?).ok()?;
-                    f.compression.replace(level).is_none()
-                }
+                "compression" => f.compression.replace(self.unsigned()?).is_none(),
                 "raw_quality" => f.raw_quality.replace(self.unsigned()?).is_none(),
                 _ => false,
             };
@@ -225,22 +224,20 @@ fn run_length(bytes: &[u8], allowed: impl Fn(u8) -> bool) -> usize {
 }
 
 impl Fields<'_> {
-    /// The submission when every field is there and within its rule.
+    /// The submission when every field is there and within its rule (hex digits only is
+    /// checked already, by [`Reader::hex`]).
     fn submission(self) -> Option<NonceSubmission> {
-        let block_hash = self.block_hash.filter(|h| is_block_hash_length(h.len()))?;
-        fn of_len(text: Option<&str>, len: usize) -> Option<&str> {
-            text.filter(|t| t.len() == len)
-        }
-        Some(NonceSubmission {
-            block_hash: block_hash.to_owned(),
+        Wire {
+            block_hash: self.block_hash?,
             height: self.height?,
-            generation_signature: of_len(self.generation_signature, 64)?.to_owned(),
-            base_target: self.base_target.filter(|t| *t > 0)?,
-            account_id: of_len(self.account_id, 40)?.to_owned(),
-            seed: of_len(self.seed, 64)?.to_owned(),
+            generation_signature: self.generation_signature?,
+            base_target: self.base_target?,
+            account_id: self.account_id?,
+            seed: self.seed?,
             nonce: self.nonce?,
             compression: self.compression?,
             raw_quality: self.raw_quality?,
-        })
+        }
+        .with_hex_digits()
     }
 }
