@@ -69,6 +69,44 @@ fn refuse_closes_the_port_and_normal_reopens_it() {
 }
 
 #[test]
+fn a_refusing_upstream_keeps_its_port_from_servers_binding_port_0() {
+    let upstream = start();
+    let port = upstream.addr().port();
+    upstream.set_behaviour(Behaviour::Refuse);
+    assert_eq!(
+        std::net::TcpStream::connect(upstream.addr())
+            .unwrap_err()
+            .kind(),
+        std::io::ErrorKind::ConnectionRefused
+    );
+    // The kernel may give a port-0 socket nothing but this port: it must have none to give.
+    match bind_port_0_limited_to(port) {
+        Err(err) if err.raw_os_error() == Some(libc::ENOPROTOOPT) => {
+            eprintln!("port-0 check skipped: this kernel cannot narrow a socket's port range");
+        }
+        taken => assert_eq!(
+            taken.map_err(|err| err.raw_os_error()),
+            Err(Some(libc::EADDRINUSE))
+        ),
+    }
+    upstream.set_behaviour(Behaviour::Normal);
+    assert!(call(&upstream, "get_mining_info", json!({}))["result"].is_object());
+}
+
+/// Binds a fresh socket to 127.0.0.1 port 0 with the kernel's choice narrowed to `port` alone
+/// (IP_LOCAL_PORT_RANGE, Linux 6.3+; older kernels answer ENOPROTOOPT).
+fn bind_port_0_limited_to(port: u16) -> std::io::Result<()> {
+    use super::held_port::{bind, set_option, stream_socket};
+    const IP_LOCAL_PORT_RANGE: libc::c_int = 51;
+    let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let socket = stream_socket(any_port)?;
+    // Upper bound in the high 16 bits, lower in the low ones.
+    let range = (libc::c_int::from(port) << 16) | libc::c_int::from(port);
+    set_option(&socket, libc::IPPROTO_IP, IP_LOCAL_PORT_RANGE, range)?;
+    bind(&socket, any_port)
+}
+
+#[test]
 fn hang_outlasts_the_client_timeout_and_shutdown_is_prompt() {
     let upstream = start();
     upstream.set_behaviour(Behaviour::Hang);

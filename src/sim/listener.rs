@@ -11,6 +11,7 @@
 
 use std::io::BufReader;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -48,6 +49,8 @@ pub struct Listener {
     /// Dropped to wake hung requests and a pausing acceptor.
     closing: Option<Sender<()>>,
     acceptor: Option<JoinHandle<()>>,
+    /// A second handle on the listening socket, to wake the acceptor out of `accept`.
+    waker: TcpListener,
     connections: Arc<Mutex<Vec<OpenConnection>>>,
 }
 
@@ -58,6 +61,7 @@ impl Listener {
         hang_limit: Duration,
     ) -> std::io::Result<Listener> {
         let addr = socket.local_addr()?;
+        let waker = socket.try_clone()?;
         let stopping = Arc::new(AtomicBool::new(false));
         let (closing, closed) = bounded::<()>(0);
         let connections = Arc::new(Mutex::new(Vec::new()));
@@ -78,6 +82,7 @@ impl Listener {
             stopping,
             closing: Some(closing),
             acceptor: Some(acceptor),
+            waker,
             connections,
         })
     }
@@ -94,12 +99,7 @@ impl Listener {
         };
         self.stopping.store(true, Ordering::SeqCst);
         self.closing.take();
-        // Wake the acceptor out of `accept` with a connection of our own.
-        if let Err(err) =
-            TcpStream::connect_timeout(&wake_address(self.addr), Duration::from_secs(1))
-        {
-            log::warn!("simulated upstream could not wake its acceptor: {err}");
-        }
+        self.wake_acceptor();
         let _ = acceptor.join();
         let open = std::mem::take(&mut *self.connections.lock());
         for connection in &open {
@@ -107,6 +107,21 @@ impl Listener {
         }
         for connection in open {
             let _ = connection.thread.join();
+        }
+    }
+
+    /// Linux wakes a blocked `accept` when its listening socket is shut down. Elsewhere, a
+    /// connection of our own does it; that one leaves the port in TIME_WAIT for a minute when
+    /// the acceptor closes it first, which the shutdown avoids.
+    fn wake_acceptor(&self) {
+        // SAFETY: a plain system call on a descriptor `self.waker` owns for the whole call.
+        if unsafe { libc::shutdown(self.waker.as_raw_fd(), libc::SHUT_RDWR) } == 0 {
+            return;
+        }
+        if let Err(err) =
+            TcpStream::connect_timeout(&wake_address(self.addr), Duration::from_secs(1))
+        {
+            log::warn!("simulated upstream could not wake its acceptor: {err}");
         }
     }
 }

@@ -5,10 +5,10 @@
 //! [`SimMiners`] as the load. Everything listens on or talks to 127.0.0.1 only unless given
 //! another address, and says "simulated"/"simulation" in its log lines.
 //!
-//! - `upstream`: the control handle, the listener's lifecycle (`Refuse` closes and reopens
-//!   it) and the round timer; `listener` owns the sockets and their threads; `http1` reads
-//!   and writes the HTTP; `service` decides each answer; `chain` is the round state and the
-//!   submission checks.
+//! - `upstream`: the control handle, the listener's lifecycle (`Refuse` stops it and keeps
+//!   the port with `held_port`) and the round timer; `listener` owns the sockets and their
+//!   threads; `http1` reads and writes the HTTP; `service` decides each answer; `chain` is the
+//!   round state and the submission checks.
 //! - `miners`: simulated miners polling and submitting over keep-alive connections, many
 //!   miners per thread (`driver`); `farm` generates their accounts and qualities.
 //! - `rng`: the deterministic generator behind every simulated value.
@@ -19,6 +19,7 @@
 mod chain;
 mod driver;
 mod farm;
+mod held_port;
 pub(crate) mod http1;
 mod listener;
 mod miners;

@@ -4,8 +4,9 @@
 //! Threads: the listener's acceptor and connection threads (`listener`; `service` decides
 //! every answer) and optionally a round timer starting a new round every `round_interval`.
 //! Control comes from the owning handle's methods; nothing flows out but HTTP answers,
-//! counters and the submission history. `Refuse` stops the listener (port closed, open
-//! connections closed) and leaving `Refuse` binds the same address again.
+//! counters and the submission history. `Refuse` stops the listener (connections refused,
+//! open connections closed) but keeps the port bound (`held_port`), and leaving `Refuse`
+//! listens on it again.
 //!
 //! The sockets are handled here rather than by tiny_http because `Refuse` and `Hang` must act
 //! on connections that are already open, which tiny_http does not expose: with it, a pooled
@@ -25,10 +26,11 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
 use super::chain::{SimRound, GENESIS_BASE_TARGET_120};
+use super::held_port::HeldPort;
 use super::listener::Listener;
 use super::service::{Behaviour, RecordedSubmission, Service};
 
-/// How long leaving `Refuse` keeps trying to bind the address again.
+/// How long `Refuse` keeps trying to bind the address again once its listener is closed.
 const REBIND_PATIENCE: Duration = Duration::from_secs(3);
 const REBIND_RETRY: Duration = Duration::from_millis(10);
 
@@ -68,7 +70,7 @@ pub struct SimUpstream {
     addr: SocketAddr,
     service: Arc<Service>,
     hang_limit: Duration,
-    listener: Mutex<Option<Listener>>,
+    port: Mutex<Port>,
     round_timer: Option<RoundTimer>,
 }
 
@@ -98,7 +100,7 @@ impl SimUpstream {
             addr,
             service,
             hang_limit: cfg.hang_limit,
-            listener: Mutex::new(Some(listener)),
+            port: Mutex::new(Port::Listening(listener)),
             round_timer,
         })
     }
@@ -117,44 +119,60 @@ impl SimUpstream {
     /// listens again.
     pub fn set_behaviour(&self, behaviour: Behaviour) {
         let refuse = behaviour == Behaviour::Refuse;
-        // Under the listener lock, so concurrent callers cannot split behaviour and socket.
-        let mut listener = self.listener.lock();
+        // Under the port lock, so concurrent callers cannot split behaviour and socket.
+        let mut port = self.port.lock();
         self.service.set_behaviour(behaviour);
-        match (refuse, listener.is_some()) {
-            (true, true) => {
-                if let Some(running) = listener.take() {
-                    running.stop();
-                }
+        let next = match (refuse, std::mem::replace(&mut *port, Port::Refusing(None))) {
+            (true, Port::Listening(running)) => {
+                running.stop();
                 log::info!(
                     "simulated upstream on {} is refusing connections",
                     self.addr
                 );
+                Port::Refusing(self.hold())
             }
-            (false, false) => match self.listen_again() {
+            (false, Port::Refusing(held)) => match self.listen_again(held) {
                 Ok(running) => {
-                    *listener = Some(running);
                     log::info!("simulated upstream on {} is listening again", self.addr);
+                    Port::Listening(running)
                 }
-                Err(err) => log::error!(
-                    "simulated upstream could not listen on {} again: {err}",
-                    self.addr
-                ),
+                Err(err) => {
+                    log::error!(
+                        "simulated upstream could not listen on {} again: {err}",
+                        self.addr
+                    );
+                    Port::Refusing(None)
+                }
             },
-            _ => {}
+            (_, unchanged) => unchanged,
+        };
+        *port = next;
+    }
+
+    /// Binds the just-closed address without listening, so nothing else takes it meanwhile.
+    fn hold(&self) -> Option<HeldPort> {
+        let deadline = Instant::now() + REBIND_PATIENCE;
+        loop {
+            match HeldPort::bind(self.addr) {
+                Ok(held) => return Some(held),
+                Err(err) if Instant::now() >= deadline => {
+                    log::warn!(
+                        "simulated upstream could not keep {} while refusing: {err}",
+                        self.addr
+                    );
+                    return None;
+                }
+                Err(_) => std::thread::sleep(REBIND_RETRY),
+            }
         }
     }
 
-    fn listen_again(&self) -> std::io::Result<Listener> {
-        let deadline = Instant::now() + REBIND_PATIENCE;
-        let socket = loop {
-            match TcpListener::bind(self.addr) {
-                Ok(socket) => break socket,
-                Err(err) if Instant::now() >= deadline => return Err(err),
-                // std sets SO_REUSEADDR on Unix, so closed connections in TIME_WAIT do not
-                // block the port; this only waits out anything else briefly holding it.
-                Err(_) => std::thread::sleep(REBIND_RETRY),
-            }
+    fn listen_again(&self, held: Option<HeldPort>) -> std::io::Result<Listener> {
+        let held = match held.or_else(|| self.hold()) {
+            Some(held) => held,
+            None => return Err(std::io::ErrorKind::AddrInUse.into()),
         };
+        let socket = held.listen()?;
         Listener::start(socket, Arc::clone(&self.service), self.hang_limit)
     }
 
@@ -208,7 +226,9 @@ impl SimUpstream {
         if let Some(timer) = self.round_timer.take() {
             timer.stop();
         }
-        if let Some(running) = self.listener.lock().take() {
+        if let Port::Listening(running) =
+            std::mem::replace(&mut *self.port.lock(), Port::Refusing(None))
+        {
             running.stop();
         }
     }
@@ -219,6 +239,13 @@ impl Drop for SimUpstream {
         self.stop_all();
         log::debug!("simulated upstream on {} stopped", self.addr);
     }
+}
+
+/// The listening socket, or while refusing the port held without listening (None if it
+/// could not be held: then leaving `Refuse` binds the address afresh).
+enum Port {
+    Listening(Listener),
+    Refusing(Option<HeldPort>),
 }
 
 /// Starts a new round every interval until stopped.
