@@ -1,8 +1,10 @@
 //! A port kept bound but not listening: connecting to it is refused, as to a closed port, yet
-//! no other socket on the machine can take it. `Refuse` holds its port this way, so that a
-//! client pointed at the simulated upstream never reaches some other server that happened to
+//! the kernel gives it to no socket bound to port 0. `Refuse` holds its port this way, so that
+//! a client pointed at the simulated upstream never reaches some other server that happened to
 //! be given the port in between (tests bind port 0 side by side), and leaving `Refuse` listens
-//! on the very same socket without a moment in which the port is free.
+//! on the very same socket without a moment in which the port is free. A socket binding this
+//! exact address with SO_REUSEADDR (std's listeners do) may still share it: that is how a
+//! restarted upstream takes its old address over.
 //!
 //! std binds and listens in one call, so the socket is made with libc; it is handed to std as
 //! a `TcpListener` once it listens.
