@@ -32,10 +32,10 @@ use crate::verify::VerifyStage;
 mod submit_params;
 mod submit_scan;
 
-/// A plain `submit_nonce` body read in one pass (what the miner port tries first).
-pub use submit_params::plain_call as read_plain_submission;
 /// `submit_nonce` params from a call, validated (the path every miner submission takes).
 pub use submit_params::submission as read_submit_params;
+/// A plain `submit_nonce` body read in one pass (what the miner port tries first).
+pub use submit_scan::plain_call as read_plain_submission;
 
 /// Longest `X-Miner` name kept; longer names are cut.
 const MAX_MACHINE_NAME: usize = 64;
@@ -110,7 +110,7 @@ fn handle_rpc(ctx: &Context, request: &HttpRequest) -> HttpResponse {
         }
     }
     let mut method_seen = "invalid";
-    let answer = match submit_params::plain_call(&request.body) {
+    let answer = match submit_scan::plain_call(&request.body) {
         // The common submission, read in one pass (see `submit_params`).
         Some((id, submission)) => {
             method_seen = "submit_nonce";

@@ -123,7 +123,8 @@ static HEX_VALUES: [u8; 256] = {
     table
 };
 
-fn is_hex(text: &str) -> bool {
+/// Hex digits of either case only (an empty text too).
+pub fn is_hex(text: &str) -> bool {
     text.bytes().all(is_hex_digit)
 }
 

@@ -1,5 +1,5 @@
 //! `submit_nonce` params read into borrowed fields instead of through a `serde_json::Value`
-//! tree, and the usual body read by hand in one pass ([`plain_call`], see `submit_scan`).
+//! tree, and the usual body read by hand in one pass (`submit_scan::plain_call`).
 //!
 //! Only a fully valid submission is taken these ways: every field present once, of its JSON
 //! type, without escapes, and within the rules of [`crate::submission`]. Anything else goes
@@ -10,9 +10,7 @@ use serde::Deserialize;
 
 use crate::protocol::NonceSubmission;
 use crate::rpc::{Params, RpcError};
-use crate::submission::{is_block_hash_length, is_hex_digit, parse_submit_params};
-
-pub use super::submit_scan::plain_call;
+use crate::submission::{is_block_hash_length, is_hex, parse_submit_params};
 
 /// The validated submission in `params`, or the invalid-params error for them.
 pub fn submission(params: &Params) -> Result<NonceSubmission, RpcError> {
@@ -48,8 +46,7 @@ impl Wire<'_> {
             self.account_id,
             self.seed,
         ];
-        let all_hex = hex_fields.iter().all(|text| text.bytes().all(is_hex_digit));
-        all_hex.then_some(())?;
+        hex_fields.into_iter().all(is_hex).then_some(())?;
         self.with_hex_digits()
     }
 
@@ -78,6 +75,7 @@ impl Wire<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::submit_scan::plain_call;
     use super::*;
     use crate::rpc::CallId;
     use serde_json::{json, Value};

@@ -23,7 +23,7 @@ pub fn plain_call(body: &[u8]) -> Option<(Option<CallId<'_>>, NonceSubmission)> 
         at: 0,
     };
     let (mut version, mut method) = (false, false);
-    let (mut id, mut id_seen) = (None, false);
+    let mut id = None;
     let mut submission = None;
     reader.skip_whitespace();
     reader.eat(b'{')?;
@@ -40,7 +40,7 @@ pub fn plain_call(body: &[u8]) -> Option<(Option<CallId<'_>>, NonceSubmission)> 
                 reader.exactly("submit_nonce")?;
                 method = true;
             }
-            "id" if !id_seen => (id, id_seen) = (Some(reader.id()?), true),
+            "id" if id.is_none() => id = Some(reader.id()?),
             "params" if submission.is_none() => submission = Some(reader.params()?),
             _ => return None,
         }
