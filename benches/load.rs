@@ -63,6 +63,11 @@ const BARE_SUBMIT_ANSWER: &str =
 pub const GET_MINING_INFO: &str =
     r#"{"jsonrpc":"2.0","method":"get_mining_info","params":{},"id":1}"#;
 
+/// The number in environment variable `name`, when it is set and reads as one.
+pub fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok()?.parse().ok()
+}
+
 fn main() {
     if let Ok(role) = std::env::var(servers::ROLE_VAR) {
         if let Err(e) = servers::run_role(&role) {
@@ -265,7 +270,11 @@ fn measure_row(
 }
 
 fn farms(workers: usize, filter: &RowFilter, summary: &mut Summary) -> io::Result<()> {
-    report::farm_header(farm::farm_accounts(), farm_client::SUBMITS_PER_ROUND);
+    report::farm_header(
+        farm::farm_accounts(),
+        farm_client::SUBMITS_PER_ROUND,
+        farm::measure_window(),
+    );
     let runs = FARMS.into_iter().flat_map(|m| [(m, true), (m, false)]);
     for (miners, bare) in runs {
         let kind = if bare { "bare" } else { "agg" };

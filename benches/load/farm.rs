@@ -21,7 +21,7 @@ use super::farm_client::{start_miners, Crowd};
 use super::procfs;
 use super::servers::ServerProcess;
 use super::wire::post;
-use super::{wait_until_serving, GET_MINING_INFO};
+use super::{env_number, wait_until_serving, GET_MINING_INFO};
 
 const ROUND: Duration = Duration::from_secs(10);
 /// Time for every miner to connect and settle before measuring.
@@ -67,10 +67,7 @@ pub fn run_farm(miners: usize, workers: usize, bare: bool) -> io::Result<FarmRep
     };
     wait_until_serving(server.addr)?;
     // A longer window on request, e.g. to attach a profiler.
-    let measure = std::env::var("POCX_LOAD_FARM_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .map_or(MEASURE, Duration::from_secs);
+    let measure = measure_window();
     let from = Instant::now() + WARMUP;
     let until = from + measure;
     let crowd = start_miners(
@@ -123,11 +120,14 @@ pub fn run_farm(miners: usize, workers: usize, bare: bool) -> io::Result<FarmRep
     })
 }
 
+/// How long a farm is measured (`POCX_LOAD_FARM_SECS`, else [`MEASURE`]).
+pub fn measure_window() -> Duration {
+    env_number("POCX_LOAD_FARM_SECS").map_or(MEASURE, Duration::from_secs)
+}
+
 /// Accounts the miners share (`POCX_LOAD_FARM_ACCOUNTS`, else [`FARM_ACCOUNTS`]).
 pub fn farm_accounts() -> usize {
-    std::env::var("POCX_LOAD_FARM_ACCOUNTS")
-        .ok()
-        .and_then(|n| n.parse().ok())
+    env_number("POCX_LOAD_FARM_ACCOUNTS")
         .filter(|&n| n > 0)
         .unwrap_or(FARM_ACCOUNTS)
 }

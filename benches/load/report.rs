@@ -162,10 +162,11 @@ fn by_kind(split: &[(&str, f64)], scale: f64) -> String {
     shown.join(", ")
 }
 
-pub fn farm_header(accounts: usize, submits_per_round: usize) {
+pub fn farm_header(accounts: usize, submits_per_round: usize, measured: Duration) {
     println!(
         "\nfarm: miners poll every 1 s and submit {submits_per_round} improving qualities per \
-         10 s round, for {accounts} accounts; 5 s measured"
+         10 s round, for {accounts} accounts; {} s measured",
+        measured.as_secs()
     );
     println!(
         "{:<10} {:>6} {:>8} {:>9} {:>6} {:>11} {:>7} {:>7} {:>6} {:>6} {:>6} {:>8} {:>8}",

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use pocx_aggregator::app::App;
 use pocx_aggregator::config::Config;
 
-use super::procfs;
+use super::{env_number, procfs};
 
 pub const ROLE_VAR: &str = "POCX_LOAD_ROLE";
 const UPSTREAM_VAR: &str = "POCX_LOAD_UPSTREAM";
@@ -183,10 +183,7 @@ fn run_aggregator(upstream_url: &str, dir: &str, workers: usize) -> Result<(), S
     config.server.workers = workers;
     config.database.path = PathBuf::from(dir).join("aggregator.db");
     config.logging.file = None;
-    if let Some(ms) = std::env::var(BATCH_MS_VAR)
-        .ok()
-        .and_then(|ms| ms.parse().ok())
-    {
+    if let Some(ms) = env_number(BATCH_MS_VAR) {
         config.database.batch_window = Duration::from_millis(ms);
     }
     let app = App::start(&config, true).map_err(|e| e.to_string())?;
