@@ -105,6 +105,14 @@ pub fn render_metrics(stats: &Stats, now_ms: u64, gauges: &Gauges) -> String {
         "Submissions refused because a round's key cap was reached.",
     );
     out.sample("filter_capped_total", &[], gauges.filter_capped);
+    out.family(
+        "http_refused_total",
+        "counter",
+        "Requests refused by the HTTP layer before any handler, by reason.",
+    );
+    for (reason, count) in &gauges.http_refused {
+        out.sample("http_refused_total", &[("reason", reason)], *count);
+    }
 
     out.gauge(
         "upstream_up",

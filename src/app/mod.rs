@@ -29,7 +29,7 @@ use crate::filter::{Filter, HeldBack, DEFAULT_MAX_KEYS_PER_ROUND};
 use crate::forwarder::{Forwarder, ForwarderConfig};
 use crate::handlers::{self, Context};
 use crate::limits::{ConnectionLimiter, RateLimiter};
-use crate::server::{HttpServer, ServerConfig};
+use crate::server::{HttpServer, RefusalCounts, ServerConfig};
 use crate::stats::{Gauges, Stats, UpstreamStatus};
 use crate::store::{
     self, StoreError, StoreOptions, StoreRow, StoreSender, StoreWriter, DEFAULT_QUEUE_CAPACITY,
@@ -157,9 +157,15 @@ impl App {
             .transpose()
             .map_err(AppError::Thread)?;
         let refresher = start_refresher(config, &cache, &client, &filter, &held, &stats, &store)?;
-        let gauges = make_gauges(&forwarder, &verifier, &store, &filter, &cache);
-        let miner_server_config =
-            ServerConfig::new("miner", config.listen_address, config.server.workers);
+        let refusals = Arc::new(RefusalCounts::default());
+        let gauges = make_gauges(&forwarder, &verifier, &store, &filter, &cache, &refusals);
+        let miner_server_config = server_config(
+            "miner",
+            config.listen_address,
+            config.server.workers,
+            config,
+            &refusals,
+        );
         let context = Context {
             cache: cache.clone(),
             refresh: refresher.handle(),
@@ -191,7 +197,7 @@ impl App {
         )
         .map_err(AppError::Listen)?;
         let dashboard_server = if config.dashboard.enabled {
-            Some(start_dashboard(config, &stats, &cache, &gauges)?)
+            Some(start_dashboard(config, &stats, &cache, &gauges, &refusals)?)
         } else {
             None
         };
@@ -359,7 +365,9 @@ fn make_gauges(
     store: &Option<StoreSender>,
     filter: &Arc<Mutex<Filter>>,
     cache: &Arc<MiningInfoCache>,
+    refusals: &Arc<RefusalCounts>,
 ) -> Arc<dyn Fn() -> Gauges + Send + Sync> {
+    let refusals = refusals.clone();
     let forwarder = forwarder.clone();
     let verifier = verifier.clone();
     let store = store.clone();
@@ -371,7 +379,22 @@ fn make_gauges(
         store: store.as_ref().map(|s| s.health()).unwrap_or_default(),
         filter_capped: filter.lock().capped_total(),
         mining_info_age_ms: cache.age_ms(now_ms()),
+        http_refused: refusals.snapshot(),
     })
+}
+
+/// One port's server settings: the head limits of `server.*` and the shared refusal counts.
+fn server_config(
+    name: &'static str,
+    addr: SocketAddr,
+    workers: usize,
+    config: &Config,
+    refusals: &Arc<RefusalCounts>,
+) -> ServerConfig {
+    let mut server = ServerConfig::new(name, addr, workers);
+    server.head_limits = config.server.head_limits;
+    server.refusals = refusals.clone();
+    server
 }
 
 fn start_dashboard(
@@ -379,6 +402,7 @@ fn start_dashboard(
     stats: &Arc<Stats>,
     cache: &Arc<MiningInfoCache>,
     gauges: &Arc<dyn Fn() -> Gauges + Send + Sync>,
+    refusals: &Arc<RefusalCounts>,
 ) -> Result<HttpServer, AppError> {
     let (s1, g1) = (stats.clone(), gauges.clone());
     let (s2, g2) = (stats.clone(), gauges.clone());
@@ -391,7 +415,13 @@ fn start_dashboard(
         auth: config.dashboard.auth.clone(),
     };
     HttpServer::start(
-        ServerConfig::new("dashboard", config.dashboard.listen_address, 2),
+        server_config(
+            "dashboard",
+            config.dashboard.listen_address,
+            2,
+            config,
+            refusals,
+        ),
         Arc::new(move |request| dashboard::handle(&context, request)),
     )
     .map_err(AppError::Listen)

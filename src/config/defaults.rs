@@ -17,6 +17,19 @@ pub const WORKERS: u64 = 4;
 /// Largest accepted `server.workers`.
 pub const MAX_WORKERS: u64 = 256;
 
+/// `server.max_request_line_bytes`, `server.max_header_field_bytes`, `server.max_header_fields`
+/// and `server.max_head_bytes`: the limits of the common HTTP servers.
+pub const MAX_REQUEST_LINE_BYTES: u64 = 8 * 1024;
+pub const MAX_HEADER_FIELD_BYTES: u64 = 8 * 1024;
+pub const MAX_HEADER_FIELDS: u64 = 100;
+pub const MAX_HEAD_BYTES: u64 = 64 * 1024;
+/// Accepted range of the line and field limits (a real miner's longest line is under 200 bytes).
+pub const HEAD_LINE_RANGE: (u64, u64) = (256, 1 << 20);
+/// Accepted range of `server.max_header_fields`.
+pub const HEADER_FIELDS_RANGE: (u64, u64) = (8, 10_000);
+/// Accepted range of `server.max_head_bytes`.
+pub const HEAD_BYTES_RANGE: (u64, u64) = (1024, 4 << 20);
+
 /// `upstream.name`.
 pub const UPSTREAM_NAME: &str = "primary-pool";
 /// Longest accepted `upstream.name`, in characters.

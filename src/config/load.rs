@@ -19,8 +19,8 @@ use super::schema;
 use super::section::Section;
 use super::upstream::upstream_settings;
 use super::{
-    BasicCredentials, CacheSettings, Config, DashboardSettings, DatabaseSettings, LoggingSettings,
-    ServerSettings,
+    BasicCredentials, CacheSettings, Config, DashboardSettings, DatabaseSettings, HeadLimits,
+    LoggingSettings, ServerSettings,
 };
 
 /// Reads and checks the configuration file at `path`.
@@ -224,7 +224,51 @@ fn server_settings(
         stats_on_miner_port: server
             .bool("stats_on_miner_port")?
             .unwrap_or(!dashboard_enabled),
+        head_limits: head_limits(server)?,
     })
+}
+
+/// `server.max_*` head limits; a line or field limit above the whole head's is an error.
+fn head_limits(server: &Section) -> Result<HeadLimits, ConfigError> {
+    let read = |key: &str, (min, max): (u64, u64), default: u64| -> Result<usize, ConfigError> {
+        let value = server.uint(key, min, max)?.unwrap_or(default);
+        Ok(usize::try_from(value).unwrap_or(usize::MAX))
+    };
+    let limits = HeadLimits {
+        max_request_line: read(
+            "max_request_line_bytes",
+            defaults::HEAD_LINE_RANGE,
+            defaults::MAX_REQUEST_LINE_BYTES,
+        )?,
+        max_field_line: read(
+            "max_header_field_bytes",
+            defaults::HEAD_LINE_RANGE,
+            defaults::MAX_HEADER_FIELD_BYTES,
+        )?,
+        max_fields: read(
+            "max_header_fields",
+            defaults::HEADER_FIELDS_RANGE,
+            defaults::MAX_HEADER_FIELDS,
+        )?,
+        max_head: read(
+            "max_head_bytes",
+            defaults::HEAD_BYTES_RANGE,
+            defaults::MAX_HEAD_BYTES,
+        )?,
+    };
+    for (key, value) in [
+        ("max_request_line_bytes", limits.max_request_line),
+        ("max_header_field_bytes", limits.max_field_line),
+    ] {
+        if value > limits.max_head {
+            let rule = format!(
+                "must not be larger than `server.max_head_bytes` ({})",
+                limits.max_head
+            );
+            return Err(ConfigError::invalid(server.path_of(key), rule));
+        }
+    }
+    Ok(limits)
 }
 
 /// `username` and `password` of a Basic-auth section, both required and non-empty.

@@ -31,6 +31,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::server::HeadLimits;
+
 /// A fully validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -58,6 +60,9 @@ pub struct ServerSettings {
     pub max_connections_per_ip: Option<u32>,
     /// Serve `/stats` and `/metrics` on the miner port too. Default: only when the dashboard is off.
     pub stats_on_miner_port: bool,
+    /// Request-head limits of both ports (`max_request_line_bytes`, `max_header_field_bytes`,
+    /// `max_header_fields`, `max_head_bytes`).
+    pub head_limits: HeadLimits,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

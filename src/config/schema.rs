@@ -22,6 +22,10 @@ pub(crate) const SERVER: &[&str] = &[
     "max_requests_per_second_per_ip",
     "max_connections_per_ip",
     "stats_on_miner_port",
+    "max_request_line_bytes",
+    "max_header_field_bytes",
+    "max_header_fields",
+    "max_head_bytes",
 ];
 
 pub(crate) const SERVER_AUTH: &[&str] = &["enabled", "basic_auth"];

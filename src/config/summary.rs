@@ -36,6 +36,17 @@ impl Config {
             "server.stats_on_miner_port",
             server.stats_on_miner_port.to_string(),
         );
+        let head = &server.head_limits;
+        line(
+            "server.max_request_line_bytes",
+            head.max_request_line.to_string(),
+        );
+        line(
+            "server.max_header_field_bytes",
+            head.max_field_line.to_string(),
+        );
+        line("server.max_header_fields", head.max_fields.to_string());
+        line("server.max_head_bytes", head.max_head.to_string());
 
         let upstream = &self.upstream;
         line("upstream.name", upstream.name.clone());

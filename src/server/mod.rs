@@ -1,10 +1,12 @@
 //! The HTTP front: a fixed pool of worker threads taking requests from tiny_http.
 //!
-//! Owns the listening socket (see `listener`), the workers, and a reaper thread for requests
-//! whose body is too large to read. Each worker turns a request into an [`HttpRequest`], calls the
-//! handler — a plain `Fn(HttpRequest) -> HttpResponse` that never sees a socket — under
-//! `catch_unwind`, and writes the answer. One panicking request costs that request a 500, never a
-//! worker. Used twice: for miners (`handlers`) and for the dashboard (`dashboard`).
+//! Owns the listening socket (see `listener`), the workers and the guard (`guard`: heads still
+//! arriving stay within budget). Each worker first checks the head (`framing`; a refused request
+//! is answered and its connection cut off by `refuse`), then turns the request
+//! into an [`HttpRequest`], calls the handler — a plain `Fn(HttpRequest) -> HttpResponse` that
+//! never sees a socket — under `catch_unwind`, and writes the answer. One panicking request costs
+//! that request a 500, never a worker. Used twice: for miners (`handlers`) and for the dashboard
+//! (`dashboard`).
 //!
 //! Connection rotation (`rotation`, off unless `rotate_after` is set): a connection older than
 //! `rotate_after` (plus a jitter), as far as a per-second budget allows, is answered with
@@ -14,10 +16,18 @@
 //!
 //! It does not know JSON-RPC, authentication or statistics: that is the handler's business.
 
+mod framing;
+mod guard;
 mod listener;
+mod refusals;
+mod refuse;
 mod rotation;
 mod slow_lane;
+mod sockets;
 mod wire;
+
+pub use framing::HeadLimits;
+pub use refusals::{Refusal, RefusalCounts};
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -27,10 +37,12 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
+use crossbeam_channel::{Sender, TrySendError};
 use parking_lot::RwLock;
 
 use crate::http::{HttpRequest, HttpResponse};
+use framing::Head;
+use guard::{Guard, Watch};
 use listener::{CurrentServer, Keeper};
 use rotation::Rotation;
 use slow_lane::SlowLane;
@@ -51,6 +63,9 @@ pub struct ServerConfig {
     pub io_timeout: Duration,
     /// Age after which a keep-alive connection is closed after its next answer (`None`: never).
     pub rotate_after: Option<Duration>,
+    pub head_limits: HeadLimits,
+    /// Where refusals are counted (shared by the ports of one aggregator).
+    pub refusals: Arc<RefusalCounts>,
 }
 
 impl ServerConfig {
@@ -63,6 +78,8 @@ impl ServerConfig {
             io_timeout: Duration::from_secs(5),
             // The keeper serves queued connections; reconnecting miners would only cost CPU.
             rotate_after: None,
+            head_limits: HeadLimits::default(),
+            refusals: Arc::default(),
         }
     }
 }
@@ -72,11 +89,8 @@ impl ServerConfig {
 pub struct ServerCounters {
     pub requests: AtomicU64,
     pub panics: AtomicU64,
-    pub too_large: AtomicU64,
     pub read_failures: AtomicU64,
     pub rotated: AtomicU64,
-    /// Requests with a large body refused because the slow lane was full.
-    pub busy: AtomicU64,
 }
 
 pub struct HttpServer {
@@ -86,7 +100,7 @@ pub struct HttpServer {
     workers: Vec<JoinHandle<()>>,
     keeper: Option<Keeper>,
     slow_lane: Option<SlowLane>,
-    reaper: Option<Reaper>,
+    guard: Option<Guard>,
     current: CurrentServer,
     counters: Arc<ServerCounters>,
 }
@@ -105,7 +119,13 @@ impl HttpServer {
         let stop = Arc::new(AtomicBool::new(false));
         let accept_died = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(ServerCounters::default());
-        let reaper = Reaper::start(config.name)?;
+        let watch = Arc::new(Watch::new(
+            config.name,
+            local_addr,
+            guard::head_budget(&config.head_limits),
+            config.refusals.clone(),
+        ));
+        let guard = Guard::start(watch.clone())?;
         let rotation = Arc::new(Rotation::new(config.rotate_after));
         let template = Worker {
             config: config.clone(),
@@ -113,7 +133,7 @@ impl HttpServer {
             current: current.clone(),
             stop: stop.clone(),
             accept_died: accept_died.clone(),
-            reaper: reaper.sender.clone(),
+            watch,
             rotation: rotation.clone(),
             counters: counters.clone(),
             slow_lane: None,
@@ -145,7 +165,7 @@ impl HttpServer {
             workers,
             keeper: Some(keeper),
             slow_lane: Some(slow_lane),
-            reaper: Some(reaper),
+            guard: Some(guard),
             current,
             counters,
         })
@@ -175,8 +195,8 @@ impl HttpServer {
         if let Some(lane) = self.slow_lane.take() {
             lane.shutdown(self.name);
         }
-        if let Some(reaper) = self.reaper.take() {
-            reaper.shutdown();
+        if let Some(guard) = self.guard.take() {
+            guard.shutdown();
         }
         // Dropping the last tiny_http handle closes the listening socket.
         self.current.write().take();
@@ -211,7 +231,7 @@ struct Worker {
     current: CurrentServer,
     stop: Arc<AtomicBool>,
     accept_died: Arc<AtomicBool>,
-    reaper: Sender<(tiny_http::Request, u16)>,
+    watch: Arc<Watch>,
     rotation: Arc<Rotation>,
     counters: Arc<ServerCounters>,
     /// Where requests whose body is still on the wire go (`None` on the slow lane itself).
@@ -239,13 +259,20 @@ impl Worker {
     }
 
     fn serve(&self, request: tiny_http::Request) {
+        let peer = request.remote_addr().copied();
+        if self.watch.is_cut(peer) {
+            // Parsed from what a refused client had already sent; its connection is being cut.
+            return;
+        }
+        if let Err(refusal) = framing::check(head_of(&request), &self.config.head_limits) {
+            return self.refuse(request, refusal);
+        }
         if let Some(lane) = &self.slow_lane {
             if slow_lane::body_still_on_the_wire(&request) {
                 if let Err(TrySendError::Full(r) | TrySendError::Disconnected(r)) =
                     lane.try_send(request)
                 {
-                    self.counters.busy.fetch_add(1, Ordering::Relaxed);
-                    self.hand_to_reaper(r, 503);
+                    self.refuse(r, Refusal::Busy);
                 }
                 return;
             }
@@ -254,28 +281,37 @@ impl Worker {
     }
 
     fn serve_now(&self, mut request: tiny_http::Request) {
+        let peer = request.remote_addr().copied();
+        let _reading = self.watch.in_flight.enter(peer);
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let head_only = *request.method() == tiny_http::Method::Head;
-        let rotate = request
-            .remote_addr()
-            .is_some_and(|peer| self.rotation.is_due(*peer));
-        let close = rotate || wire::client_wants_close(&request);
-        let response = match wire::read_request(&mut request, self.config.max_body) {
+        let rotate = peer.is_some_and(|peer| self.rotation.is_due(peer));
+        let mut close = rotate || wire::client_wants_close(&request);
+        let read = wire::read_request(&mut request, self.config.max_body);
+        if let Err(ReadFailure::TooLarge) = read {
+            return self.refuse(request, Refusal::BodyTooLarge);
+        }
+        // tiny_http answers a connection's requests in order: once this flush returns, every
+        // earlier request on it is answered, and a refusal among them has marked it cut.
+        let mut writer = request.into_writer();
+        let _ = writer.flush();
+        if self.watch.is_cut(peer) {
+            return;
+        }
+        let response = match read {
             Ok(plain) => self.call_handler(plain),
-            Err(ReadFailure::TooLarge) => {
-                self.counters.too_large.fetch_add(1, Ordering::Relaxed);
-                return self.hand_to_reaper(request, 413);
-            }
+            Err(ReadFailure::TooLarge) => return,
             Err(ReadFailure::Io(e)) => {
                 self.counters.read_failures.fetch_add(1, Ordering::Relaxed);
                 log::debug!("{}: request body not read: {e}", self.config.name);
+                close = true;
                 HttpResponse::text(408, "request body not received in time\n")
             }
         };
         if rotate {
             self.counters.rotated.fetch_add(1, Ordering::Relaxed);
         }
-        if let Err(e) = wire::write_response(request, &response, close, head_only) {
+        if let Err(e) = wire::write_response(&mut writer, &response, close, head_only) {
             log::debug!("{}: answer not delivered: {e}", self.config.name);
         }
     }
@@ -294,60 +330,21 @@ impl Worker {
         }
     }
 
-    /// The reaper answers `status` and then lets tiny_http discard the unread body.
-    fn hand_to_reaper(&self, request: tiny_http::Request, status: u16) {
-        if let Err(TrySendError::Full((request, _)) | TrySendError::Disconnected((request, _))) =
-            self.reaper.try_send((request, status))
-        {
-            // Never drain in a worker: abandon the request (its connection times out).
-            std::mem::forget(request);
-        }
+    fn refuse(&self, request: tiny_http::Request, refusal: Refusal) {
+        refuse::refuse(&self.watch, request, refusal);
     }
 }
 
-/// Oversized bodies: tiny_http reads and discards an unread body when a request is dropped,
-/// with a buffer as large as what is left. Doing that in a worker would pin it for as long as
-/// the client keeps sending, so a separate thread answers 413 and does the dropping.
-struct Reaper {
-    sender: Sender<(tiny_http::Request, u16)>,
-    thread: JoinHandle<()>,
-}
-
-/// Bodies above this are never drained: the buffer tiny_http would allocate for them is larger
-/// than a small host can map. Such a request is answered by nothing and its connection is left
-/// to the client's timeout (counted as too_large).
-const MAX_DRAINED_BODY: usize = 1 << 31;
-
-impl Reaper {
-    fn start(name: &str) -> io::Result<Reaper> {
-        let (sender, receiver) = bounded::<(tiny_http::Request, u16)>(64);
-        let thread = thread::Builder::new()
-            .name(format!("{name}-reaper"))
-            .spawn(move || {
-                for (request, status) in receiver {
-                    answer_and_discard(request, status);
-                }
-            })?;
-        Ok(Reaper { sender, thread })
+/// The parts of tiny_http's request the head rules look at.
+fn head_of(request: &tiny_http::Request) -> Head<'_, impl Iterator<Item = (&str, &str)>> {
+    let version = request.http_version();
+    Head {
+        version: (version.0, version.1),
+        method: request.method().as_str(),
+        target: request.url(),
+        fields: request
+            .headers()
+            .iter()
+            .map(|h| (h.field.as_str().as_str(), h.value.as_str())),
     }
-
-    fn shutdown(self) {
-        drop(self.sender);
-        let _ = self.thread.join();
-    }
-}
-
-fn answer_and_discard(request: tiny_http::Request, status: u16) {
-    if request.body_length().unwrap_or(0) > MAX_DRAINED_BODY {
-        std::mem::forget(request);
-        return;
-    }
-    let text = match status {
-        413 => "request body larger than 64 KiB\n",
-        _ => "busy, try again\n",
-    };
-    // `respond` writes first and drops (drains) afterwards; building our own answer through
-    // `into_writer` would drain first.
-    let response = tiny_http::Response::from_string(text).with_status_code(status);
-    let _ = catch_unwind(AssertUnwindSafe(|| request.respond(response)));
 }

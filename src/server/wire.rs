@@ -80,15 +80,14 @@ pub fn client_wants_close(request: &tiny_http::Request) -> bool {
     }
 }
 
-/// Writes `response` in full. `head_only` leaves the body out (HEAD requests).
+/// Writes `response` in full to the request's writer. `head_only` leaves the body out (HEAD).
 pub fn write_response(
-    request: tiny_http::Request,
+    writer: &mut dyn Write,
     response: &HttpResponse,
     close: bool,
     head_only: bool,
 ) -> io::Result<()> {
     let bytes = encode_response(response, close, head_only);
-    let mut writer = request.into_writer();
     match writer.write_all(&bytes).and_then(|()| writer.flush()) {
         Err(e) if is_client_gone(&e) => Ok(()),
         other => other,
@@ -96,7 +95,7 @@ pub fn write_response(
 }
 
 /// Head and body in one buffer of the right size (one write, no formatting machinery).
-fn encode_response(response: &HttpResponse, close: bool, head_only: bool) -> Vec<u8> {
+pub fn encode_response(response: &HttpResponse, close: bool, head_only: bool) -> Vec<u8> {
     let body: &[u8] = if head_only { &[] } else { &response.body };
     let extra: usize = response
         .headers
@@ -148,10 +147,14 @@ fn reason_phrase(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
-        413 => "Payload Too Large",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
         429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
         _ => "Unknown",
     }
 }

@@ -61,6 +61,8 @@ pub struct Gauges {
     pub store: StoreHealth,
     pub filter_capped: u64,
     pub mining_info_age_ms: Option<u64>,
+    /// Requests the HTTP layer refused, `(reason, count)` for every reason.
+    pub http_refused: Vec<(&'static str, u64)>,
 }
 
 /// The plain numbers `/metrics` exposes, read in one short lock.

@@ -159,6 +159,10 @@ pub(super) fn build(stats: &Stats, now_ms: u64, gauges: &Gauges) -> Value {
             "queued": gauges.store.queued,
             "last_error": gauges.store.last_error,
         },
+        "http": {
+            "refused": gauges.http_refused.iter().map(|(r, n)| ((*r).to_owned(), json!(n))).collect::<serde_json::Map<String, Value>>(),
+            "refused_total": gauges.http_refused.iter().map(|(_, n)| n).sum::<u64>(),
+        },
         "round": round,
         "best": best,
         "totals": {

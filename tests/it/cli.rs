@@ -5,12 +5,12 @@ mod serve;
 
 use std::fs::File;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use crate::support::binary::{wait_bounded, BIN};
 use crate::support::TempDir;
 
-const BIN: &str = env!("CARGO_BIN_EXE_pocx_aggregator");
 /// What every run of the binary that should end by itself gets at most.
 const RUN_LIMIT: Duration = Duration::from_secs(20);
 
@@ -19,22 +19,6 @@ struct Finished {
     code: Option<i32>,
     stdout: String,
     stderr: String,
-}
-
-/// Waits for `child` at most `limit`; kills it and panics when it does not end.
-fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("pocx_aggregator did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Runs the binary in `dir` with `args`; stdout and stderr go to files there (no pipe to fill).

@@ -8,6 +8,7 @@ mod chain;
 mod cli;
 mod config_file;
 mod dashboard;
+mod edge;
 mod endpoints;
 mod faults;
 mod forwarding;

@@ -201,8 +201,9 @@ fn x_miner_names_the_machine_else_the_client_ip() {
     let answer = submit_with_headers(&farm, "", params(2));
     assert!(answer["result"]["poc_time"].is_u64(), "{answer}");
 
-    // Control characters (tab, DEL) are removed and the name is cut to a bounded length.
-    let long = format!("  rig\tsouth\u{7f}-{}", "y".repeat(300));
+    // Tabs are removed and the name is cut to a bounded length (other control characters
+    // never reach a handler: the server refuses them in any field).
+    let long = format!("  rig\tsouth-{}", "y".repeat(300));
     let answer = submit_with_headers(&farm, &format!("X-Miner: {long}\r\n"), params(3));
     assert!(answer["result"]["poc_time"].is_u64(), "{answer}");
 

@@ -1,0 +1,331 @@
+//! The guard: keeps request heads that are still arriving from growing the process without
+//! bound, and cuts off connections whose remaining bytes must not be read.
+//!
+//! tiny_http buffers a request line or field until its line end, however long, so limits on
+//! finished heads (see `framing`) cannot stop a client that never ends its line. The guard works
+//! from the aggregator's side of the socket. Every [`POLL`] it reads the process's resident size
+//! (`/proc/self/statm`, one read of an open file); when that has grown by [`TRIGGER`] since it
+//! last looked, and every [`SWEEP`] regardless, it walks the port's connections
+//! (`sockets::accepted_on`). A connection's bytes consumed since its last answer, minus what a
+//! worker is reading as a body right now, can only be a head in progress; past the head budget
+//! the guard answers 431 and shuts the socket down, and tiny_http's thread frees the line.
+//!
+//! It also keeps the list of peers being cut off after a refusal: a request tiny_http still
+//! parses from their buffered bytes is dropped unserved (`is_cut`).
+//!
+//! It does not parse HTTP and never touches a connection that was answered or is being read
+//! since it last looked. Linux only; elsewhere the thread idles (ARCHITECTURE, known limits).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::refusals::{Refusal, RefusalCounts};
+use super::sockets::{self, Connection, Traffic};
+
+/// How often the resident size is read.
+const POLL: Duration = Duration::from_millis(10);
+/// Growth of the resident size that makes the guard look at the connections.
+const TRIGGER: u64 = 4 << 20;
+/// How often it looks anyway (finds heads growing into memory the allocator already holds).
+const SWEEP: Duration = Duration::from_secs(5);
+/// How long a cut-off peer's leftover requests are dropped unserved.
+const CUT_MEMORY: Duration = Duration::from_secs(10);
+/// Cut-off peers remembered at most (older ones are forgotten first).
+const MAX_CUT: usize = 1_024;
+
+/// Requests a thread is reading or answering right now, by peer.
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<Vec<SocketAddr>>);
+
+/// Removes its peer from [`InFlight`] when dropped.
+pub struct Entered<'a> {
+    in_flight: &'a InFlight,
+    peer: Option<SocketAddr>,
+}
+
+impl InFlight {
+    pub fn enter(&self, peer: Option<SocketAddr>) -> Entered<'_> {
+        if let Some(peer) = peer {
+            self.0.lock().push(peer);
+        }
+        Entered {
+            in_flight: self,
+            peer,
+        }
+    }
+
+    fn contains(&self, peer: SocketAddr) -> bool {
+        self.0.lock().contains(&peer)
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        if let Some(peer) = self.peer {
+            let mut peers = self.in_flight.0.lock();
+            if let Some(at) = peers.iter().position(|p| *p == peer) {
+                peers.swap_remove(at);
+            }
+        }
+    }
+}
+
+/// What the guard and the workers share.
+#[derive(Debug)]
+pub struct Watch {
+    pub port: &'static str,
+    pub listener: SocketAddr,
+    /// Bytes a head may occupy before it counts as unfinished (head limit plus read-ahead).
+    pub budget: u64,
+    pub in_flight: InFlight,
+    pub counts: Arc<RefusalCounts>,
+    cut: Mutex<Vec<(SocketAddr, Instant)>>,
+    /// Length of `cut`, read without the lock on every request.
+    cut_len: AtomicUsize,
+}
+
+impl Watch {
+    pub fn new(
+        port: &'static str,
+        listener: SocketAddr,
+        budget: u64,
+        counts: Arc<RefusalCounts>,
+    ) -> Watch {
+        Watch {
+            port,
+            listener,
+            budget,
+            in_flight: InFlight::default(),
+            counts,
+            cut: Mutex::new(Vec::new()),
+            cut_len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Marks `peer` as being cut off: what tiny_http still parses from it is not served.
+    pub fn mark_cut(&self, peer: SocketAddr) {
+        let mut cut = self.cut.lock();
+        cut.retain(|(_, at)| at.elapsed() < CUT_MEMORY);
+        if cut.len() >= MAX_CUT {
+            cut.remove(0);
+        }
+        cut.push((peer, Instant::now()));
+        self.cut_len.store(cut.len(), Ordering::Release);
+    }
+
+    /// True for a request from a peer cut off moments ago.
+    pub fn is_cut(&self, peer: Option<SocketAddr>) -> bool {
+        if self.cut_len.load(Ordering::Acquire) == 0 {
+            return false;
+        }
+        let Some(peer) = peer else {
+            return false;
+        };
+        let mut cut = self.cut.lock();
+        cut.retain(|(_, at)| at.elapsed() < CUT_MEMORY);
+        self.cut_len.store(cut.len(), Ordering::Release);
+        cut.iter().any(|(p, _)| *p == peer)
+    }
+}
+
+/// Bytes a connection may consume between answers before its head counts as unfinished: the
+/// largest head, tiny_http's 1 KiB read-ahead and a body of up to 1 KiB it reads with the head.
+pub fn head_budget(limits: &super::HeadLimits) -> u64 {
+    u64::try_from(limits.max_head)
+        .unwrap_or(u64::MAX)
+        .saturating_add(4 * 1024)
+}
+
+/// What the guard remembers of a connection between two looks.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    sent: u64,
+    /// Bytes consumed when it was last answered or read from (the start of a head in progress).
+    since: u64,
+}
+
+pub struct Guard {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Guard {
+    pub fn start(watch: Arc<Watch>) -> io::Result<Guard> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = stop.clone();
+        let thread = thread::Builder::new()
+            .name(format!("{}-guard", watch.port))
+            .spawn(move || run(&watch, &thread_stop))?;
+        Ok(Guard {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+fn run(watch: &Watch, stop: &AtomicBool) {
+    let Ok(statm) = File::open("/proc/self/statm") else {
+        log::debug!(
+            "{}: no /proc/self/statm; request heads are bounded only when they end",
+            watch.port
+        );
+        return;
+    };
+    let mut seen: HashMap<SocketAddr, Seen> = HashMap::new();
+    let mut baseline = resident_bytes(&statm).unwrap_or(0);
+    let mut swept = Instant::now();
+    while !stop.load(Ordering::Acquire) {
+        thread::park_timeout(POLL);
+        let resident = resident_bytes(&statm).unwrap_or(0);
+        if resident >= baseline.saturating_add(TRIGGER) || swept.elapsed() >= SWEEP {
+            seen = look(watch, &seen);
+            swept = Instant::now();
+            baseline = resident_bytes(&statm).unwrap_or(resident);
+        } else {
+            baseline = baseline.min(resident);
+        }
+    }
+}
+
+/// One look at every connection; cuts off those over budget. Returns what to remember.
+fn look(watch: &Watch, before: &HashMap<SocketAddr, Seen>) -> HashMap<SocketAddr, Seen> {
+    let mut now = HashMap::new();
+    for connection in sockets::accepted_on(watch.listener) {
+        let Some(traffic) = sockets::traffic(connection.fd) else {
+            continue;
+        };
+        let reading = watch.in_flight.contains(connection.peer);
+        let seen = next_seen(before.get(&connection.peer).copied(), traffic, reading);
+        if traffic.consumed.saturating_sub(seen.since) > watch.budget {
+            cut_unfinished_head(watch, connection);
+        } else {
+            now.insert(connection.peer, seen);
+        }
+    }
+    now
+}
+
+/// Where a head in progress can have started: the bytes consumed when the connection was last
+/// answered or read from by a worker, as far as the guard can tell.
+fn next_seen(before: Option<Seen>, traffic: Traffic, reading: bool) -> Seen {
+    let since = match before {
+        // Never answered: everything it sent is its first head.
+        None if traffic.sent == 0 && !reading => 0,
+        Some(seen) if seen.sent == traffic.sent && !reading => seen.since,
+        // Answered or being read since the last look (or first seen after answers).
+        _ => traffic.consumed,
+    };
+    Seen {
+        sent: traffic.sent,
+        since,
+    }
+}
+
+fn cut_unfinished_head(watch: &Watch, connection: Connection) {
+    let refusal = Refusal::HeadUnfinished;
+    let answer = super::refuse::answer(refusal, false);
+    watch.mark_cut(connection.peer);
+    if sockets::shut(connection, Shutdown::Both, Some(&answer)) {
+        watch
+            .counts
+            .record(watch.port, refusal, Some(connection.peer));
+    }
+}
+
+/// The second field of `statm` (resident pages), in bytes.
+fn resident_bytes(statm: &File) -> Option<u64> {
+    let mut buf = [0u8; 128];
+    let read = statm.read_at(&mut buf, 0).ok()?;
+    let text = std::str::from_utf8(buf.get(..read)?).ok()?;
+    let pages: u64 = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages.saturating_mul(page_size()))
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf reads a constant of the system and has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).unwrap_or(4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn traffic(consumed: u64, sent: u64) -> Traffic {
+        Traffic { consumed, sent }
+    }
+
+    #[test]
+    fn a_head_is_counted_from_the_last_answer_or_read() {
+        // A new connection that was never answered: all it sent is one head.
+        let first = next_seen(None, traffic(70_000, 0), false);
+        assert_eq!(first.since, 0);
+        // First seen after it was answered: only what comes next counts.
+        assert_eq!(next_seen(None, traffic(5_000, 900), false).since, 5_000);
+        // Not answered since the last look: the head goes on from where it was.
+        let later = next_seen(Some(first), traffic(90_000, 0), false);
+        assert_eq!(later.since, 0);
+        // Answered since: a new head starts.
+        assert_eq!(
+            next_seen(Some(first), traffic(90_000, 120), false).since,
+            90_000
+        );
+        // A worker reading a body: those bytes are not a head.
+        assert_eq!(
+            next_seen(Some(first), traffic(90_000, 0), true).since,
+            90_000
+        );
+        assert_eq!(next_seen(None, traffic(10, 0), true).since, 10);
+    }
+
+    #[test]
+    fn peers_being_cut_are_remembered_and_others_are_not() {
+        let watch = Watch::new("t", "127.0.0.1:1".parse().unwrap(), 1, Default::default());
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        assert!(!watch.is_cut(Some(peer)));
+        watch.mark_cut(peer);
+        assert!(watch.is_cut(Some(peer)));
+        assert!(!watch.is_cut(Some("127.0.0.1:5001".parse().unwrap())));
+        assert!(!watch.is_cut(None));
+    }
+
+    #[test]
+    fn in_flight_peers_leave_when_their_request_ends() {
+        let in_flight = InFlight::default();
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        {
+            let _a = in_flight.enter(Some(peer));
+            let _b = in_flight.enter(Some(peer));
+            assert!(in_flight.contains(peer));
+        }
+        assert!(!in_flight.contains(peer));
+        assert!(resident_bytes(&File::open("/proc/self/statm").unwrap()).unwrap() > 0);
+    }
+}

@@ -1,0 +1,108 @@
+//! The network edge against hostile clients: strict HTTP/1.1 framing, bounded heads, and memory
+//! that stays bounded while a head is still arriving. Raw sockets on 127.0.0.1.
+
+mod framing;
+mod memory;
+mod model;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pocx_aggregator::http::{HttpRequest, HttpResponse};
+use pocx_aggregator::server::{HttpServer, ServerConfig};
+
+/// A server that answers every request it is handed with `200 <method> <path> <body length>`.
+fn echo_server() -> HttpServer {
+    let config = ServerConfig::new("edge", "127.0.0.1:0".parse().unwrap(), 2);
+    HttpServer::start(
+        config,
+        Arc::new(|request: HttpRequest| {
+            let text = format!("{} {} {}", request.method, request.path, request.body.len());
+            HttpResponse::text(200, text)
+        }),
+    )
+    .unwrap()
+}
+
+/// One answer as read off the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+/// Everything the server said after `raw`, and whether it closed the connection.
+#[derive(Debug)]
+struct Conversation {
+    answers: Vec<Answer>,
+    closed: bool,
+}
+
+impl Conversation {
+    fn statuses(&self) -> Vec<u16> {
+        self.answers.iter().map(|a| a.status).collect()
+    }
+}
+
+/// Sends `raw` and reads answers until the server closes or is quiet for `quiet`.
+fn converse(addr: SocketAddr, raw: &[u8], quiet: Duration) -> Conversation {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(quiet)).unwrap();
+    // A server that closes early may reset the rest of a long write; what it said still counts.
+    let _ = stream.write_all(raw);
+    read_all(&mut stream)
+}
+
+fn read_all(stream: &mut TcpStream) -> Conversation {
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let closed = loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break true,
+            Ok(n) => data.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break false
+            }
+            Err(_) => break true,
+        }
+    };
+    Conversation {
+        answers: parse_answers(&data),
+        closed,
+    }
+}
+
+/// Splits a byte stream into answers (head, then a `Content-Length` body).
+fn parse_answers(mut data: &[u8]) -> Vec<Answer> {
+    let mut answers = Vec::new();
+    while let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&data[..end]).into_owned();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let rest = &data[end + 4..];
+        let body_end = length.min(rest.len());
+        let body = String::from_utf8_lossy(&rest[..body_end]).into_owned();
+        answers.push(Answer { status, head, body });
+        data = &rest[body_end..];
+    }
+    answers
+}
