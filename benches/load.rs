@@ -9,16 +9,20 @@
 //! 2. Farm: 1,000 and 5,000 simulated miners polling once per second; the aggregator's CPU
 //!    share of one core and its memory.
 //! 3. The binary: size, start to first served request, idle memory.
+//! 4. Attack: a request head that never ends, from one connection and from ten, against both
+//!    servers; their peak memory growth and a polling miner's slowest answer meanwhile.
 //!
 //! Servers run in child processes (this binary again, see `servers`), so `/proc/<pid>` shows
 //! their own memory and CPU time only. Figures are printed, never asserted. Arguments select
-//! sections (`throughput`, `farm`, `binary`) and narrow the rows (sizes such as `100` or
+//! sections (`throughput`, `farm`, `binary`, `attack`) and narrow the rows (sizes such as `100` or
 //! `5000`; `bare`, `gmi`, `submit`, `agg`); none runs everything, in well under two minutes.
 //! For profiling: `POCX_LOAD_SERVER_WRAPPER="valgrind --tool=callgrind ..."` starts the server
 //! children under that command (and prints how many requests each answered in all, to divide
 //! by); `POCX_LOAD_FARM_SECS` lengthens the farm's measuring window; `POCX_LOAD_BATCH_MS` sets
 //! the aggregator's history batch window (`database.batch_ms`).
 
+#[path = "load/attack.rs"]
+mod attack;
 #[path = "load/binary.rs"]
 mod binary;
 #[path = "load/client.rs"]
@@ -82,7 +86,7 @@ fn main() {
         .collect();
     let sections_given = sections
         .iter()
-        .any(|s| ["throughput", "farm", "binary"].contains(&s.as_str()));
+        .any(|s| ["throughput", "farm", "binary", "attack"].contains(&s.as_str()));
     let wanted = |name: &str| !sections_given || sections.iter().any(|s| s == name);
     let rows = RowFilter::from_args(&sections);
     let workers = usize::try_from(defaults::WORKERS).unwrap_or(4);
@@ -102,6 +106,9 @@ fn main() {
         }
         if wanted("binary") {
             binary_figures(&upstream, &mut summary)?;
+        }
+        if wanted("attack") {
+            attacks(&upstream, workers)?;
         }
         Ok(())
     })();
@@ -285,6 +292,27 @@ fn farms(workers: usize, filter: &RowFilter, summary: &mut Summary) -> io::Resul
         report::farm_row(&f, summary);
     }
     report::farm_capacity(summary);
+    Ok(())
+}
+
+fn attacks(upstream: &SimUpstream, workers: usize) -> io::Result<()> {
+    report::attack_header(attack::LINE_BYTES);
+    let (_, bare_body) = wire::post(upstream.addr(), GET_MINING_INFO)?;
+    for kind in ["bare", "aggregator"] {
+        for attackers in [1, 10] {
+            // A fresh server for each, so its peak is its own.
+            let server = if kind == "bare" {
+                ServerProcess::bare(&bare_body, workers)?
+            } else {
+                ServerProcess::aggregator(&upstream.url(), workers)?
+            };
+            wait_until_serving(server.addr)?;
+            thread::sleep(Duration::from_millis(500));
+            let report = attack::run_attack(&server, attackers)?;
+            report::attack_row(kind, &report);
+            server.stop();
+        }
+    }
     Ok(())
 }
 

@@ -118,6 +118,8 @@ fn thread_kind(name: &str) -> &'static str {
         "forwarding"
     } else if name == "store-writer" {
         "history writer"
+    } else if name.ends_with("-guard") {
+        "head guard"
     } else if ["miner-", "cache-", "verify-"]
         .iter()
         .any(|prefix| name.starts_with(prefix))

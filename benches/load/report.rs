@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use super::attack::AttackReport;
 use super::binary::BinaryReport;
 use super::client::LoadReport;
 use super::farm::FarmReport;
@@ -218,6 +219,29 @@ pub fn farm_row(f: &FarmReport, summary: &mut Summary) {
         summary.miners_per_core = Some(f.miners as f64 / f.cpu_share);
         summary.mib_per_1000_miners = Some(mib(f.hwm_kib) * 1000.0 / f.miners as f64);
     }
+}
+
+pub fn attack_header(line_bytes: u64) {
+    println!(
+        "\nattack: connections each sending one {} MiB header line that never ends, at full speed",
+        line_bytes >> 20
+    );
+    println!(
+        "{:<10} {:>9} {:>15} {:>14} {:>13} {:>10}",
+        "server", "attackers", "HWM growth MiB", "most taken MiB", "slowest poll", "unanswered"
+    );
+}
+
+pub fn attack_row(server: &str, r: &AttackReport) {
+    println!(
+        "{:<10} {:>9} {:>15.1} {:>14.1} {:>11}ms {:>10}",
+        server,
+        r.attackers,
+        mib(r.peak_growth_kib),
+        r.most_taken as f64 / (1u64 << 20) as f64,
+        r.slowest_poll.as_millis(),
+        r.unanswered_polls
+    );
 }
 
 /// "How many miners can this machine take?", from the largest farm measured.

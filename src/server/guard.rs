@@ -3,9 +3,11 @@
 //!
 //! tiny_http buffers a request line or field until its line end, however long, so limits on
 //! finished heads (see `framing`) cannot stop a client that never ends its line. The guard works
-//! from the aggregator's side of the socket. Every [`POLL`] it reads the process's resident size
-//! (`/proc/self/statm`, one read of an open file); when that has grown by [`TRIGGER`] since it
-//! last looked, and every [`SWEEP`] regardless, it walks the port's connections
+//! from the aggregator's side of the socket. Every 50 ms (10 ms while it grows) it reads the
+//! process's resident size (`/proc/self/statm`, one read of an open file); when that has risen
+//! above the peak it had when the guard last looked by the trigger (4 MiB, or 4 KiB a connection
+//! on a large farm, doubled after looks that find nothing), and every
+//! [`SWEEP`] regardless, it walks the port's connections
 //! (`sockets::accepted_on`). A connection's bytes consumed since its last answer, minus what a
 //! worker is reading as a body right now, can only be a head in progress; past the head budget
 //! the guard answers 431 and shuts the socket down, and tiny_http's thread frees the line.
@@ -31,12 +33,21 @@ use parking_lot::Mutex;
 use super::refusals::{Refusal, RefusalCounts};
 use super::sockets::{self, Connection, Traffic};
 
-/// How often the resident size is read.
-const POLL: Duration = Duration::from_millis(10);
-/// Growth of the resident size that makes the guard look at the connections.
-const TRIGGER: u64 = 4 << 20;
+/// How often the resident size is read: slowly while it holds still (each wake-up costs more
+/// than the read), quickly for as long as it keeps growing by [`GROWING`] a read.
+const POLL_SLOW: Duration = Duration::from_millis(50);
+const POLL_FAST: Duration = Duration::from_millis(10);
+const GROWING: u64 = 1 << 20;
+/// Growth of the resident size that makes the guard look at the connections: at least 4 MiB,
+/// or [`TRIGGER_PER_CONNECTION`] for each connection it saw last (a larger farm's memory moves in
+/// larger steps, and each look costs it more). A look that finds nothing doubles it (four times
+/// the least at most); a quiet spell or a look that cuts something brings it back down.
+const TRIGGER_LEAST: u64 = 4 << 20;
+const TRIGGER_PER_CONNECTION: u64 = 4 << 10;
+/// A trigger that has not fired for this long is halved.
+const RELAX: Duration = Duration::from_secs(10);
 /// How often it looks anyway (finds heads growing into memory the allocator already holds).
-const SWEEP: Duration = Duration::from_secs(5);
+const SWEEP: Duration = Duration::from_secs(30);
 /// How long a cut-off peer's leftover requests are dropped unserved.
 const CUT_MEMORY: Duration = Duration::from_secs(10);
 /// Cut-off peers remembered at most (older ones are forgotten first).
@@ -199,24 +210,52 @@ fn run(watch: &Watch, stop: &AtomicBool) {
         return;
     };
     let mut seen: HashMap<SocketAddr, Seen> = HashMap::new();
-    let mut baseline = resident_bytes(&statm).unwrap_or(0);
-    let mut swept = Instant::now();
+    // The highest resident size seen when the guard last looked: memory that breathes below it
+    // costs no look, and a head can only raise the peak by the trigger before it is found.
+    let mut peak = resident_bytes(&statm).unwrap_or(0);
+    let mut least = TRIGGER_LEAST;
+    let mut trigger = least;
+    let (mut swept, mut triggered) = (Instant::now(), Instant::now());
+    let (mut poll, mut last) = (POLL_SLOW, peak);
     while !stop.load(Ordering::Acquire) {
-        thread::park_timeout(POLL);
+        thread::park_timeout(poll);
         let resident = resident_bytes(&statm).unwrap_or(0);
-        if resident >= baseline.saturating_add(TRIGGER) || swept.elapsed() >= SWEEP {
-            seen = look(watch, &seen);
-            swept = Instant::now();
-            baseline = resident_bytes(&statm).unwrap_or(resident);
+        poll = if resident >= last.saturating_add(GROWING) {
+            POLL_FAST
         } else {
-            baseline = baseline.min(resident);
+            POLL_SLOW
+        };
+        last = resident;
+        let grew = resident >= peak.saturating_add(trigger);
+        if grew || swept.elapsed() >= SWEEP {
+            let cut;
+            (seen, cut) = look(watch, &seen);
+            swept = Instant::now();
+            peak = peak.max(resident_bytes(&statm).unwrap_or(resident));
+            let connections = u64::try_from(seen.len()).unwrap_or(u64::MAX);
+            least = TRIGGER_LEAST.max(connections.saturating_mul(TRIGGER_PER_CONNECTION));
+            if grew {
+                triggered = swept;
+                trigger = if cut > 0 {
+                    least
+                } else {
+                    trigger.saturating_mul(2).min(least.saturating_mul(4))
+                };
+            }
+            trigger = trigger.clamp(least, least.saturating_mul(4));
+        } else if triggered.elapsed() >= RELAX && trigger > least {
+            trigger = (trigger / 2).max(least);
+            triggered = Instant::now();
         }
     }
 }
 
-/// One look at every connection; cuts off those over budget. Returns what to remember.
-fn look(watch: &Watch, before: &HashMap<SocketAddr, Seen>) -> HashMap<SocketAddr, Seen> {
-    let mut now = HashMap::new();
+/// One look at every connection; cuts off those over budget. Returns what to remember and how
+/// many were cut.
+fn look(watch: &Watch, before: &HashMap<SocketAddr, Seen>) -> (HashMap<SocketAddr, Seen>, usize) {
+    let started = Instant::now();
+    let mut now = HashMap::with_capacity(before.len());
+    let mut cut = 0;
     for connection in sockets::accepted_on(watch.listener) {
         let Some(traffic) = sockets::traffic(connection.fd) else {
             continue;
@@ -225,11 +264,18 @@ fn look(watch: &Watch, before: &HashMap<SocketAddr, Seen>) -> HashMap<SocketAddr
         let seen = next_seen(before.get(&connection.peer).copied(), traffic, reading);
         if traffic.consumed.saturating_sub(seen.since) > watch.budget {
             cut_unfinished_head(watch, connection);
+            cut += 1;
         } else {
             now.insert(connection.peer, seen);
         }
     }
-    now
+    log::trace!(
+        "{}: looked at {} connections in {} µs, cut {cut}",
+        watch.port,
+        now.len() + cut,
+        started.elapsed().as_micros()
+    );
+    (now, cut)
 }
 
 /// Where a head in progress can have started: the bytes consumed when the connection was last

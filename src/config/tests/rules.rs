@@ -99,6 +99,42 @@ fn out_of_range_values_name_their_keys() {
 }
 
 #[test]
+fn head_limits_have_defaults_ranges_and_fit_in_the_head() {
+    let config = super::load(MINIMAL);
+    assert_eq!(
+        config.server.head_limits,
+        crate::server::HeadLimits::default()
+    );
+    assert_eq!(config.server.head_limits.max_head, 65_536);
+    let set = "server:\n  max_request_line_bytes: 4096\n  max_header_field_bytes: 2048\n  \
+               max_header_fields: 50\n  max_head_bytes: 32768\n";
+    let limits = super::load(&with(set)).server.head_limits;
+    let expected = (4096, 2048, 50, 32768);
+    let got = (
+        limits.max_request_line,
+        limits.max_field_line,
+        limits.max_fields,
+        limits.max_head,
+    );
+    assert_eq!(got, expected);
+    assert_eq!(
+        message(&with("server:\n  max_header_fields: 2\n")),
+        "config key `server.max_header_fields`: must be from 8 to 10000"
+    );
+    assert_eq!(
+        message(&with("server:\n  max_head_bytes: 10\n")),
+        "config key `server.max_head_bytes`: must be from 1024 to 4194304"
+    );
+    assert_eq!(
+        message(&with(
+            "server:\n  max_header_field_bytes: 20000\n  max_head_bytes: 16384\n"
+        )),
+        "config key `server.max_header_field_bytes`: must not be larger than \
+         `server.max_head_bytes` (16384)"
+    );
+}
+
+#[test]
 fn retention_days_accepts_the_whole_u32_range() {
     let config = super::load(&with("database:\n  retention_days: 4294967295\n"));
     assert_eq!(config.database.retention_days, u32::MAX);
