@@ -3,59 +3,22 @@
 
 mod serve;
 
-use std::fs::File;
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use crate::support::process::{run_in, Finished};
 use crate::support::TempDir;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pocx_aggregator");
 /// What every run of the binary that should end by itself gets at most.
 const RUN_LIMIT: Duration = Duration::from_secs(20);
 
-/// What a finished run left behind.
-struct Finished {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Waits for `child` at most `limit`; kills it and panics when it does not end.
-fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("pocx_aggregator did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Runs the binary in `dir` with `args`; stdout and stderr go to files there (no pipe to fill).
 fn run(dir: &Path, args: &[&str]) -> Finished {
-    let out = dir.join("stdout.txt");
-    let err = dir.join("stderr.txt");
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(File::create(&out).unwrap())
-        .stderr(File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let status = wait_bounded(&mut child, RUN_LIMIT);
-    Finished {
-        code: status.code(),
-        stdout: std::fs::read_to_string(out).unwrap(),
-        stderr: std::fs::read_to_string(err).unwrap(),
-    }
+    let mut command = Command::new(BIN);
+    command.args(args).env_remove("RUST_LOG");
+    run_in(dir, &mut command, None, RUN_LIMIT)
 }
 
 /// Runs `--check` on a configuration file with this text.

@@ -3,7 +3,6 @@
 //! written. The binary must be told its port: a free one is picked and retried if taken.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -13,17 +12,9 @@ use serde_json::{json, Value};
 use pocx_aggregator::sim::{SimUpstream, SimUpstreamConfig};
 use pocx_aggregator::store::load_history;
 
-use super::{wait_bounded, BIN};
+use super::BIN;
+use crate::support::process::{self, wait_bounded};
 use crate::support::{self, account, Farm, TempDir};
-
-/// A port that was free a moment ago (the binary needs to be told one).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The binary serving on 127.0.0.1:`port`, killed on drop if still running.
 struct Running {
@@ -39,7 +30,7 @@ impl Running {
     fn start(label: &str, make_config: impl Fn(u16, &Path) -> String) -> Running {
         for _ in 0..3 {
             let dir = TempDir::new(label);
-            let port = free_port();
+            let port = process::free_port().unwrap();
             let config = dir.path().join("config.yaml");
             std::fs::write(&config, make_config(port, dir.path())).unwrap();
             let stderr = dir.path().join("stderr.txt");
