@@ -15,6 +15,7 @@ mod hostile;
 mod lifecycle;
 mod rpc;
 mod server;
+mod service;
 mod stats;
 mod store;
 mod submit;
