@@ -40,6 +40,20 @@ pub fn promtool_or_skip(test: &str) -> Option<PathBuf> {
     process::program_or_skip(test, "promtool", REQUIRE_PROMETHEUS, PROMETHEUS_PACKAGE)
 }
 
+/// Every alert of the shipped rules with its expression.
+pub fn alert_rules() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(dist("pocx_aggregator.rules.yml")).unwrap();
+    let rules: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut alerts = Vec::new();
+    for group in rules["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            let field = |key: &str| rule[key].as_str().unwrap().to_string();
+            alerts.push((field("alert"), field("expr")));
+        }
+    }
+    alerts
+}
+
 /// An aggregator whose `/metrics` has every figure it can show: a round (height, network
 /// capacity, mining info age), submissions from a machine, forwards accepted and rejected (so a
 /// rejection code appears), a capacity estimate and both latency histograms.

@@ -12,7 +12,7 @@ use crate::stats::prometheus::parse_exposition;
 use crate::support::process::{run_in, Finished};
 use crate::support::TempDir;
 
-use super::{busy_farm, dist, metrics_text, promtool_or_skip};
+use super::{alert_rules, busy_farm, dist, metrics_text, promtool_or_skip};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -62,13 +62,8 @@ fn promtool_check_metrics_passes_with_every_figure_present() {
         assert!(per_family.contains_key(family), "{family} missing\n{text}");
     }
 
-    let done = promtool(&promtool_path, &["check", "metrics"], Some(&text));
-    assert_eq!(done.code, Some(0), "{}\n{text}", done.output());
-    assert!(
-        done.stdout.trim().is_empty() && done.stderr.trim().is_empty(),
-        "promtool has remarks: {}",
-        done.output()
-    );
+    promtool(&promtool_path, &["check", "metrics"], Some(&text))
+        .assert_clean("promtool check metrics");
 }
 
 #[test]
@@ -96,16 +91,7 @@ fn promtool_test_rules_shows_each_alert_firing_and_not_firing() {
         return;
     };
     // Each alert of the rules has an evaluation expecting it silent and one expecting it firing.
-    let rules: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(dist("pocx_aggregator.rules.yml")).unwrap())
-            .unwrap();
-    let alerts: BTreeSet<&str> = rules["groups"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .flat_map(|g| g["rules"].as_sequence().unwrap())
-        .map(|r| r["alert"].as_str().unwrap())
-        .collect();
+    let alerts: BTreeSet<String> = alert_rules().into_iter().map(|(alert, _)| alert).collect();
     let tests: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(rules_test_file()).unwrap()).unwrap();
     let mut silent = BTreeSet::new();
@@ -122,11 +108,11 @@ fn promtool_test_rules_shows_each_alert_firing_and_not_firing() {
     }
     for alert in &alerts {
         assert!(
-            silent.contains(*alert),
+            silent.contains(alert),
             "{alert}: no case where it must not fire"
         );
         assert!(
-            firing.contains(*alert),
+            firing.contains(alert),
             "{alert}: no case where it must fire"
         );
     }

@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use pocx_aggregator::config;
 
-use super::{busy_farm, dist, exported_names, metric_names_in, metrics_text, strings_under};
+use super::{
+    alert_rules, busy_farm, dist, exported_names, metric_names_in, metrics_text, strings_under,
+};
 use crate::support::process::run_in;
 use crate::support::TempDir;
 
@@ -155,16 +157,12 @@ fn the_grafana_dashboard_queries_only_metrics_the_aggregator_exports() {
 
 #[test]
 fn the_alert_rules_use_only_metrics_the_aggregator_exports() {
-    let text = read(&dist("pocx_aggregator.rules.yml"));
-    let rules: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    let mut alerts = BTreeSet::new();
-    let mut used = BTreeSet::new();
-    for group in rules["groups"].as_sequence().unwrap() {
-        for rule in group["rules"].as_sequence().unwrap() {
-            alerts.insert(rule["alert"].as_str().unwrap().to_string());
-            used.extend(metric_names_in(rule["expr"].as_str().unwrap()));
-        }
-    }
+    let rules = alert_rules();
+    let alerts: BTreeSet<String> = rules.iter().map(|(alert, _)| alert.clone()).collect();
+    let used: BTreeSet<String> = rules
+        .iter()
+        .flat_map(|(_, expr)| metric_names_in(expr))
+        .collect();
     let want: BTreeSet<String> = [
         "PocxUpstreamUnreachable",
         "PocxMiningInfoStale",

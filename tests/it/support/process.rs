@@ -20,6 +20,16 @@ impl Finished {
     pub fn output(&self) -> String {
         format!("stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
     }
+
+    /// Panics unless the run succeeded without printing anything (a checker's "no remarks").
+    pub fn assert_clean(&self, what: &str) {
+        assert_eq!(self.code, Some(0), "{what} failed: {}", self.output());
+        assert!(
+            self.stdout.trim().is_empty() && self.stderr.trim().is_empty(),
+            "{what} has remarks: {}",
+            self.output()
+        );
+    }
 }
 
 /// Waits for `child` at most `limit`; kills it and panics when it does not end.
