@@ -130,3 +130,14 @@ pub fn free_port() -> Result<u16, String> {
         .map(|a| a.port())
         .map_err(|e| format!("probing a port: {e}"))
 }
+
+#[test]
+fn a_missing_tool_is_skipped_when_not_required() {
+    let unset = "POCX_REQUIRE_NOTHING_THAT_IS_SET";
+    assert!(!required(unset));
+    assert_eq!(
+        program_or_skip("this test", "no-such-program-here", unset, "none"),
+        None
+    );
+    assert!(find_program("sh").is_some());
+}
