@@ -15,6 +15,9 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 const PREFIX: &str = "pocx_aggregator_";
 
+/// Capacities are kept in TiB (the protocol's unit); Prometheus wants the base unit.
+const BYTES_PER_TIB: f64 = (1u64 << 40) as f64;
+
 /// Renders every metric.
 pub fn render_metrics(stats: &Stats, now_ms: u64, gauges: &Gauges) -> String {
     let c = stats.counters(now_ms);
@@ -145,15 +148,15 @@ pub fn render_metrics(stats: &Stats, now_ms: u64, gauges: &Gauges) -> String {
         c.active_machines as u64,
     );
     out.gauge_f64(
-        "farm_capacity_tebibytes",
-        "Estimated capacity of all accounts, TiB.",
-        c.farm_capacity_tib,
+        "farm_capacity_bytes",
+        "Estimated capacity of all accounts, in bytes.",
+        c.farm_capacity_tib * BYTES_PER_TIB,
     );
     if let Some(network) = c.network_capacity_tib {
         out.gauge_f64(
-            "network_capacity_tebibytes",
-            "Network capacity from the base target, TiB.",
-            network,
+            "network_capacity_bytes",
+            "Network capacity from the base target, in bytes.",
+            network * BYTES_PER_TIB,
         );
     }
     out.gauge("uptime_seconds", "Seconds since start.", c.uptime_secs);
@@ -164,6 +167,8 @@ pub fn render_metrics(stats: &Stats, now_ms: u64, gauges: &Gauges) -> String {
             age_ms as f64 / 1000.0,
         );
     }
+
+    machine_last_submission(&mut out, stats);
 
     out.histogram(
         "request_duration_seconds",
@@ -176,6 +181,27 @@ pub fn render_metrics(stats: &Stats, now_ms: u64, gauges: &Gauges) -> String {
         &stats.upstream_latencies(),
     );
     out.text
+}
+
+/// One series per tracked machine (at most `DEFAULT_KEY_CAP`, each name at most 64 printable
+/// characters, idle machines forgotten after a day), sorted by name so scrapes are stable. The
+/// family is declared even with no machine yet, so a rule can tell "none" from "not exported".
+fn machine_last_submission(out: &mut Exposition, stats: &Stats) {
+    const NAME: &str = "machine_last_submission_timestamp_seconds";
+    out.family(
+        NAME,
+        "gauge",
+        "Unix time of the last submission from each machine tracked (seen within a day).",
+    );
+    let mut machines = stats.machines_last_seen();
+    machines.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    for (machine, last_seen_ms) in machines {
+        out.sample_text(
+            NAME,
+            &[("machine", &machine)],
+            &float(last_seen_ms as f64 / 1000.0),
+        );
+    }
 }
 
 #[derive(Default)]

@@ -329,6 +329,17 @@ impl Stats {
         self.upstream_calls.snapshot()
     }
 
+    /// Every tracked machine with the time of its last submission (ms since the epoch). At most
+    /// `DEFAULT_KEY_CAP` entries; a machine idle for a day is no longer tracked.
+    pub fn machines_last_seen(&self) -> Vec<(Arc<str>, u64)> {
+        let state = self.state.lock();
+        state
+            .machines
+            .values()
+            .map(|m| (Arc::clone(&m.name), m.last_seen_ms))
+            .collect()
+    }
+
     /// protocol.md: genesis base target (2^42 / T) over the round's base target, in TiB.
     pub fn network_capacity_tib(&self, base_target: u64) -> Option<f64> {
         if base_target == 0 || self.block_time_secs == 0 {

@@ -4,13 +4,14 @@
 //! Every HTTP call to chromedriver has a timeout, every wait has a deadline, and chromedriver is
 //! killed when the [`Browser`] goes away, so a hung browser fails the test instead of hanging it.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use crate::support::process;
 
 /// Set to 1 (CI does) to turn a missing browser into a failure instead of a skip.
 pub const REQUIRE_ENV: &str = "POCX_REQUIRE_BROWSER";
@@ -23,31 +24,12 @@ const POLL_INTERVAL: Duration = Duration::from_millis(100);
 /// chromedriver's path, or `None` after saying loudly why the calling test is skipped.
 /// Panics instead of skipping when [`REQUIRE_ENV`] is 1.
 pub fn chromedriver_or_skip(test: &str) -> Option<PathBuf> {
-    if let Some(path) = find_chromedriver() {
-        return Some(path);
-    }
-    if std::env::var(REQUIRE_ENV).is_ok_and(|v| v == "1") {
-        panic!(
-            "{test}: chromedriver not found but {REQUIRE_ENV}=1; install the Debian packages \
-             `chromium chromium-driver` (apt-get install -y chromium chromium-driver)"
-        );
-    }
-    eprintln!(
-        "\n!!! SKIPPED {test}: chromedriver not found (/usr/bin/chromedriver or on PATH). \
-         Install `chromium chromium-driver` to run it; set {REQUIRE_ENV}=1 to make this a failure.\n"
-    );
-    None
-}
-
-fn find_chromedriver() -> Option<PathBuf> {
-    let fixed = PathBuf::from("/usr/bin/chromedriver");
-    if fixed.is_file() {
-        return Some(fixed);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("chromedriver"))
-        .find(|candidate| candidate.is_file())
+    process::program_or_skip(
+        test,
+        "chromedriver",
+        REQUIRE_ENV,
+        "chromium chromium-driver",
+    )
 }
 
 /// The Chromium binary to hand to chromedriver; `None` lets chromedriver search itself.
@@ -236,7 +218,7 @@ impl Drop for Browser {
 fn start_driver(chromedriver: &Path, client: &ureq::Agent) -> Result<(Child, String), String> {
     let mut last_error = String::new();
     for _ in 0..3 {
-        let port = free_port()?;
+        let port = process::free_port()?;
         let mut child = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())
@@ -282,14 +264,6 @@ fn wait_ready(child: &mut Child, client: &ureq::Agent, base: &str) -> Result<(),
         }
         std::thread::sleep(POLL_INTERVAL);
     }
-}
-
-fn free_port() -> Result<u16, String> {
-    let probe = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("probing a port: {e}"))?;
-    probe
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("probing a port: {e}"))
 }
 
 fn fresh_profile_dir() -> Result<PathBuf, String> {

@@ -3,43 +3,22 @@
 
 mod serve;
 
-use std::fs::File;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::support::binary::{wait_bounded, BIN};
+use crate::support::binary::BIN;
+use crate::support::process::{run_in, Finished};
 use crate::support::TempDir;
 
 /// What every run of the binary that should end by itself gets at most.
 const RUN_LIMIT: Duration = Duration::from_secs(20);
 
-/// What a finished run left behind.
-struct Finished {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs the binary in `dir` with `args`; stdout and stderr go to files there (no pipe to fill).
 fn run(dir: &Path, args: &[&str]) -> Finished {
-    let out = dir.join("stdout.txt");
-    let err = dir.join("stderr.txt");
-    let mut child = Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(File::create(&out).unwrap())
-        .stderr(File::create(&err).unwrap())
-        .spawn()
-        .unwrap();
-    let status = wait_bounded(&mut child, RUN_LIMIT);
-    Finished {
-        code: status.code(),
-        stdout: std::fs::read_to_string(out).unwrap(),
-        stderr: std::fs::read_to_string(err).unwrap(),
-    }
+    let mut command = Command::new(BIN);
+    command.args(args).env_remove("RUST_LOG");
+    run_in(dir, &mut command, None, RUN_LIMIT)
 }
 
 /// Runs `--check` on a configuration file with this text.

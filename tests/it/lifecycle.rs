@@ -11,7 +11,6 @@ mod kill9;
 mod sigterm;
 
 use std::fs;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,19 +21,13 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
-use crate::support::{account, Farm};
+use crate::support::{account, process, Farm};
 use pocx_aggregator::sim::SimRound;
 
 /// Ports tried before giving up when another process takes the free port first.
 const PORT_ATTEMPTS: usize = 5;
 /// How long a start may take before the test gives up on it (the claim tested is far shorter).
 const START_PATIENCE: Duration = Duration::from_secs(15);
-
-/// A port that was free a moment ago (bind :0, read it, close it).
-fn free_port() -> u16 {
-    let socket = TcpListener::bind("127.0.0.1:0").unwrap();
-    socket.local_addr().unwrap().port()
-}
 
 /// The aggregator binary running as a child process.
 struct Aggregator {
@@ -51,7 +44,7 @@ impl Aggregator {
     /// serves mining info, with the time from spawn to the first successful `get_mining_info`.
     fn start(dir: &Path, upstream_url: &str, db: &Path) -> (Aggregator, Duration) {
         for _ in 0..PORT_ATTEMPTS {
-            let port = free_port();
+            let port = process::free_port().unwrap();
             let config = write_config(dir, port, upstream_url, db);
             let stderr = fs::File::create(dir.join("stderr.txt")).unwrap();
             let started = Instant::now();
@@ -125,17 +118,7 @@ impl Aggregator {
     }
 
     fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the aggregator did not exit within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        process::wait_bounded(&mut self.child, limit)
     }
 
     fn log_text(&self) -> String {

@@ -16,6 +16,7 @@ mod hostile;
 mod lifecycle;
 mod rpc;
 mod server;
+mod service;
 mod stats;
 mod store;
 mod submit;

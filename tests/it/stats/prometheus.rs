@@ -203,8 +203,19 @@ fn metrics_text_parses_line_by_line_and_matches_what_was_recorded() {
     assert_eq!(get("round_height", &[]), 5.0);
     assert_eq!(get("accounts", &[]), 1.0);
     assert_eq!(get("machines_active", &[]), 3.0);
-    assert!(get("farm_capacity_tebibytes", &[]) > 0.0);
-    assert!((get("network_capacity_tebibytes", &[]) - 1.0).abs() < 1e-9);
+    assert!(get("farm_capacity_bytes", &[]) > 0.0);
+    // The genesis base target is one TiB of network capacity, here in bytes.
+    let network_tib = get("network_capacity_bytes", &[]) / (1u64 << 40) as f64;
+    assert!((network_tib - 1.0).abs() < 1e-9, "{network_tib}");
+    for i in 0..3 {
+        let machine = format!("rig-{i}");
+        let last_seen = get(
+            "machine_last_submission_timestamp_seconds",
+            &[("machine", &machine)],
+        );
+        // Every submission of the round arrived one second into it (see `sub`).
+        assert_eq!(last_seen, (T0 + 10 * MINUTE + 1_000) as f64 / 1000.0);
+    }
     assert_eq!(get("uptime_seconds", &[]), 660.0);
     assert_eq!(get("mining_info_age_seconds", &[]), 1.5);
 

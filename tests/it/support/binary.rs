@@ -7,25 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use super::process::wait_bounded;
 use super::TempDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_pocx_aggregator");
-
-/// Waits for `child` at most `limit`; kills it and panics when it does not end.
-pub fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("pocx_aggregator did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// A port that was free a moment ago (the binary needs to be told one).
 pub fn free_port() -> u16 {
