@@ -25,13 +25,14 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use super::refusals::{Refusal, RefusalCounts};
 use super::sockets::{self, Connection, Traffic};
+use crate::threads::Ticker;
 
 /// How often the resident size is read: slowly while it holds still (each wake-up costs more
 /// than the read), quickly for as long as it keeps growing by [`GROWING`] a read.
@@ -164,40 +165,17 @@ struct Seen {
     since: u64,
 }
 
-pub struct Guard {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+/// The guard thread.
+pub struct Guard(Ticker);
 
 impl Guard {
     pub fn start(watch: Arc<Watch>) -> io::Result<Guard> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = stop.clone();
-        let thread = thread::Builder::new()
-            .name(format!("{}-guard", watch.port))
-            .spawn(move || run(&watch, &thread_stop))?;
-        Ok(Guard {
-            stop,
-            thread: Some(thread),
-        })
+        let name = format!("{}-guard", watch.port);
+        Ticker::spawn(name, move |stop| run(&watch, stop)).map(Guard)
     }
 
-    pub fn shutdown(mut self) {
-        self.stop_and_join();
-    }
-
-    fn stop_and_join(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        self.stop_and_join();
+    pub fn shutdown(self) {
+        self.0.shutdown();
     }
 }
 

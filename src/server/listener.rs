@@ -22,10 +22,12 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
 use parking_lot::RwLock;
+
+use crate::threads::Ticker;
 
 /// How often the keeper pokes the listener at most; always well under the I/O timeout.
 const KEEPER_INTERVAL: Duration = Duration::from_millis(500);
@@ -69,10 +71,8 @@ fn widen_backlog(listener: &TcpListener) -> io::Result<()> {
     }
 }
 
-pub struct Keeper {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+/// The keeper thread.
+pub struct Keeper(Ticker);
 
 impl Keeper {
     /// `accept_died` is raised by a worker whose `recv` failed (tiny_http's accept loop ended).
@@ -83,43 +83,22 @@ impl Keeper {
         current: CurrentServer,
         accept_died: Arc<AtomicBool>,
     ) -> io::Result<Keeper> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = stop.clone();
         let label = name.to_owned();
         let interval = KEEPER_INTERVAL.min(io_timeout / 4);
-        let thread = thread::Builder::new()
-            .name(format!("{name}-keeper"))
-            .spawn(move || {
-                while !thread_stop.load(Ordering::Acquire) {
-                    if accept_died.swap(false, Ordering::AcqRel) {
-                        rebind(&label, addr, io_timeout, &current);
-                    }
-                    poke_round(addr, interval, &thread_stop);
-                    thread::park_timeout(interval);
+        let keep = move |stop: &AtomicBool| {
+            while !stop.load(Ordering::Acquire) {
+                if accept_died.swap(false, Ordering::AcqRel) {
+                    rebind(&label, addr, io_timeout, &current);
                 }
-            })?;
-        Ok(Keeper {
-            stop,
-            thread: Some(thread),
-        })
+                poke_round(addr, interval, stop);
+                thread::park_timeout(interval);
+            }
+        };
+        Ticker::spawn(format!("{name}-keeper"), keep).map(Keeper)
     }
 
-    pub fn shutdown(mut self) {
-        self.stop_and_join();
-    }
-
-    fn stop_and_join(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            thread.thread().unpark();
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Keeper {
-    fn drop(&mut self) {
-        self.stop_and_join();
+    pub fn shutdown(self) {
+        self.0.shutdown();
     }
 }
 

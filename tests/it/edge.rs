@@ -90,14 +90,7 @@ fn parse_answers(mut data: &[u8]) -> Vec<Answer> {
             .nth(1)
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                let (name, value) = l.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().ok())?
-            })
-            .unwrap_or(0);
+        let length = crate::support::content_length(&head);
         let rest = &data[end + 4..];
         let body_end = length.min(rest.len());
         let body = String::from_utf8_lossy(&rest[..body_end]).into_owned();

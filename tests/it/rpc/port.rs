@@ -246,15 +246,7 @@ fn keep_alive_status(stream: &mut TcpStream, body: &str) -> Option<u16> {
         }
     }
     let head = String::from_utf8_lossy(&head).into_owned();
-    let length: usize = head
-        .lines()
-        .find_map(|l| {
-            let (name, value) = l.split_once(':')?;
-            name.eq_ignore_ascii_case("content-length")
-                .then(|| value.trim().parse().ok())?
-        })
-        .unwrap_or(0);
-    let mut rest = vec![0; length];
+    let mut rest = vec![0; crate::support::content_length(&head)];
     stream.read_exact(&mut rest).ok()?;
     head.split(' ').nth(1)?.parse().ok()
 }

@@ -200,6 +200,17 @@ pub fn get(agent: &ureq::Agent, url: &str) -> (u16, String) {
     )
 }
 
+/// The `Content-Length` of an answer's head (0 when it has none).
+pub fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
 /// Polls `condition` every 20 ms until it holds; panics after `timeout`.
 pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
