@@ -9,6 +9,7 @@
 //! submission for a height above ours first waits (bounded) for one refresh.
 //! Handlers never panic on miners' bytes; the server catches panics all the same.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -142,7 +143,10 @@ fn known_method(method: &str) -> &'static str {
 /// `request` names the submitting machine; only submissions need it, so it is read there.
 fn dispatch(ctx: &Context, call: &Call, request: &HttpRequest) -> CallResult {
     match call.method {
-        "get_mining_info" => get_mining_info(ctx),
+        "get_mining_info" => {
+            ctx.stats.record_poll(&machine_key(request), now_ms());
+            get_mining_info(ctx)
+        }
         "submit_nonce" => {
             let submission = submit_params::submission(&call.params)?;
             submit_nonce(ctx, submission, &machine_id(request))
@@ -342,14 +346,22 @@ fn find_served_round(ctx: &Context, s: &NonceSubmission) -> Option<RoundCheck> {
 
 /// `X-Miner` (or the older `X-Minername`) when sent, cleaned and bounded; else the client IP.
 pub fn machine_id(request: &HttpRequest) -> MachineId {
+    match machine_key(request) {
+        Cow::Borrowed(name) => name.into(),
+        Cow::Owned(name) => name.into(),
+    }
+}
+
+/// The machine's name as [`machine_id`] gives it, borrowed from the request when it needs no
+/// cleaning (the usual short printable `X-Miner`), so a poll costs no allocation.
+fn machine_key(request: &HttpRequest) -> Cow<'_, str> {
     let sent = request
         .header("x-miner")
         .or_else(|| request.header("x-minername"));
-    // The usual name — short printable ASCII — needs no cleaning: one allocation, not three.
     if let Some(name) = sent.filter(|n| n.len() <= MAX_MACHINE_NAME && is_printable_ascii(n)) {
         let name = name.trim();
         if !name.is_empty() {
-            return name.into();
+            return Cow::Borrowed(name);
         }
     }
     let named = sent
@@ -362,9 +374,9 @@ pub fn machine_id(request: &HttpRequest) -> MachineId {
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty());
     match (named, request.remote) {
-        (Some(name), _) => name.into(),
-        (None, Some(peer)) => peer.ip().to_string().into(),
-        (None, None) => "unknown".into(),
+        (Some(name), _) => Cow::Owned(name),
+        (None, Some(peer)) => Cow::Owned(peer.ip().to_string()),
+        (None, None) => Cow::Borrowed("unknown"),
     }
 }
 

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::alerts::AlertStage;
 use crate::cache::{CacheRefresher, MiningInfoCache};
 use crate::config::Config;
 use crate::dashboard::{self, DashboardContext};
@@ -87,6 +88,7 @@ pub struct App {
     verifier: Option<VerifyStage>,
     forwarder: Option<Forwarder>,
     store: Option<StoreWriter>,
+    alerts: Option<AlertStage>,
     stats: Arc<Stats>,
     cache: Arc<MiningInfoCache>,
     gauges: Arc<dyn Fn() -> Gauges + Send + Sync>,
@@ -190,6 +192,8 @@ impl App {
             Arc::new(move |request| handlers::handle(&context, request)),
         )
         .map_err(AppError::Listen)?;
+        let alerts = AlertStage::spawn(config.alerts.clone(), stats.clone(), Box::new(|_| {}))
+            .map_err(AppError::Thread)?;
         let dashboard_server = if config.dashboard.enabled {
             Some(start_dashboard(config, &stats, &cache, &gauges)?)
         } else {
@@ -212,6 +216,7 @@ impl App {
             verifier,
             forwarder: Some(forwarder),
             store: Some(writer),
+            alerts: Some(alerts),
             stats,
             cache,
             gauges,
@@ -253,6 +258,9 @@ impl App {
         }
         if let Some(refresher) = self.refresher.take() {
             refresher.shutdown();
+        }
+        if let Some(alerts) = self.alerts.take() {
+            alerts.shutdown();
         }
         if let Some(verifier) = self.verifier.take() {
             verifier.shutdown();

@@ -11,6 +11,7 @@
 //! bounded: at most `DEFAULT_KEY_CAP` accounts and as many machines, idle keys forgotten after a
 //! day. It does not serve HTTP and does not touch the database.
 
+mod alert_input;
 mod forwards;
 mod histogram;
 mod keys;
@@ -23,6 +24,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::alerts::polls::PollTracker;
+use crate::alerts::Alert;
 use crate::config::SubmissionMode;
 use crate::events::{DropReason, Outcome, OutcomeRecord, RoundInfo, SubmissionRecord};
 use crate::store::{History, StoreHealth};
@@ -96,6 +99,10 @@ pub struct Stats {
     simulation: bool,
     state: Mutex<State>,
     upstream: Mutex<UpstreamStatus>,
+    /// Apart from `state`: polls are the most frequent request and must not wait for it.
+    polls: Mutex<PollTracker>,
+    /// The alerts thread's latest list.
+    alerts: Mutex<Vec<Alert>>,
     requests: LatencyHistograms,
     upstream_calls: LatencyHistograms,
 }
@@ -128,6 +135,8 @@ impl Stats {
                 submissions: 0,
             }),
             upstream: Mutex::new(UpstreamStatus::default()),
+            polls: Mutex::new(PollTracker::new(DEFAULT_KEY_CAP)),
+            alerts: Mutex::new(Vec::new()),
             requests: LatencyHistograms::default(),
             upstream_calls: LatencyHistograms::default(),
         }
@@ -140,6 +149,7 @@ impl Stats {
             state.accounts.set_cap(cap);
             state.machines.set_cap(cap);
         }
+        self.polls.lock().set_cap(cap);
         self
     }
 
