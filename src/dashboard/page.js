@@ -287,8 +287,23 @@
     return tr;
   }
 
+  // The banner above the cards: every firing alert, one line each; hidden while none fires.
+  function renderAlerts(d) {
+    var firing = arr(d.alerts).map(obj).filter(function (a) { return a.state === 'firing'; });
+    var list = $('alerts-list');
+    list.textContent = '';
+    firing.forEach(function (a) {
+      var li = el('li', null, str(a.message) || str(a.kind) || DASH);
+      li.setAttribute('data-kind', str(a.kind) || '');
+      li.appendChild(el('span', 'muted', ' \u00b7 ' + (str(a.kind) || '') + ' since ' + since(a.since_ms)));
+      list.appendChild(li);
+    });
+    $('alerts-title').textContent = firing.length === 1 ? '1 ALERT' : firing.length + ' ALERTS';
+    $('alerts').hidden = firing.length === 0;
+  }
+
   function render(d) {
-    [renderHead, renderRound, renderUpstream, renderBest, renderFarm, renderChart, renderBars,
+    [renderHead, renderAlerts, renderRound, renderUpstream, renderBest, renderFarm, renderChart, renderBars,
       function (x) { renderTable('accounts', x); }, function (x) { renderTable('machines', x); }]
       .forEach(function (f) {
         try { f(d); } catch (e) { if (window.console) console.error(e); }

@@ -30,6 +30,8 @@ pub struct Expected {
     pub accounts: Vec<String>,
     pub machines: Vec<String>,
     pub simulation: bool,
+    /// Messages of the firing alerts, which the banner above the cards must show.
+    pub firing_alerts: Vec<String>,
 }
 
 impl Expected {
@@ -46,6 +48,13 @@ impl Expected {
             accounts: names("accounts", "account"),
             machines: names("machines", "machine"),
             simulation: stats["simulation"] == json!(true),
+            firing_alerts: stats["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["state"] == "firing")
+                .filter_map(|a| a["message"].as_str().map(str::to_owned))
+                .collect(),
         }
     }
 }
@@ -119,6 +128,7 @@ pub fn check_dashboard(
     let accepted_points = chart["accepted"].as_u64().unwrap();
     assert!(chart_points > 0, "chart has no points: {chart}");
 
+    check_alert_banner(&browser, expected);
     check_sorting(&browser);
     check_expanding(&browser);
     assert_clean_text(&browser, "after sorting and expanding");
@@ -158,6 +168,51 @@ pub fn check_dashboard(
         accepted_points,
         stale_text: stale_text.as_str().unwrap_or_default().to_owned(),
     })
+}
+
+/// The banner lists every firing alert (as text), above the cards; without one it is hidden.
+fn check_alert_banner(browser: &Browser, expected: &Expected) {
+    let banner = browser
+        .execute(
+            "var b = document.getElementById('alerts'), cards = document.querySelector('.cards');
+             return { shown: !b.hidden && b.offsetHeight > 0,
+                      above: b.hidden || b.getBoundingClientRect().bottom <= cards.getBoundingClientRect().top,
+                      lines: Array.from(b.querySelectorAll('li')).map(function (li) { return li.textContent; }),
+                      title: document.getElementById('alerts-title').textContent };",
+        )
+        .unwrap();
+    let firing = &expected.firing_alerts;
+    assert_eq!(
+        banner["shown"],
+        json!(!firing.is_empty()),
+        "banner: {banner}"
+    );
+    assert_eq!(
+        banner["above"],
+        json!(true),
+        "banner above the cards: {banner}"
+    );
+    let lines = banner["lines"].as_array().unwrap();
+    assert_eq!(
+        lines.len(),
+        firing.len(),
+        "one line per firing alert: {banner}"
+    );
+    for message in firing {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.as_str().is_some_and(|l| l.starts_with(message.as_str()))),
+            "{message} not in the banner: {banner}"
+        );
+    }
+    if !firing.is_empty() {
+        let title = format!("{} ALERT", firing.len());
+        assert!(
+            banner["title"].as_str().unwrap().starts_with(&title),
+            "{banner}"
+        );
+    }
 }
 
 fn assert_no_script_ran(browser: &Browser) {
@@ -266,6 +321,7 @@ fn dashboard_renders_fixture_in_headless_chromium() {
     let expected = Expected::from_stats(&stats);
     assert!(expected.machines.iter().any(|m| m == HOSTILE_IMG));
     assert!(expected.machines.iter().any(|m| m == HOSTILE_SCRIPT));
+    assert_eq!(expected.firing_alerts.len(), 2);
 
     let url = server.url();
     let Some(report) = check_dashboard(
@@ -435,5 +491,13 @@ fn fixture_stats(now: u64) -> Value {
             machine("new-node", &[acc[2], acc[0]], Value::Null, Value::Null, 0, 50_000),
         ],
         "rounds": rounds,
+        "alerts": [
+            { "kind": "machine_silent", "subject": HOSTILE_IMG, "state": "firing", "since_ms": now - 300_000,
+              "message": format!("{HOSTILE_IMG} has not polled for 300 s") },
+            { "kind": "capacity_drop", "subject": "farm", "state": "firing", "since_ms": now - 7_200_000,
+              "message": "capacity of farm fell to about 640.2 TiB from a baseline of 1289.3 TiB" },
+            { "kind": "upstream_unreachable", "subject": "main-pool", "state": "resolved", "since_ms": now - 60_000,
+              "message": "upstream main-pool is reachable again" },
+        ],
     })
 }
