@@ -13,6 +13,7 @@
 
 pub mod board;
 pub mod capacity;
+pub mod notify;
 pub mod polls;
 pub mod rounds;
 

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::alerts::notify::Notifier;
 use crate::alerts::AlertStage;
 use crate::cache::{CacheRefresher, MiningInfoCache};
 use crate::config::Config;
@@ -89,6 +90,7 @@ pub struct App {
     forwarder: Option<Forwarder>,
     store: Option<StoreWriter>,
     alerts: Option<AlertStage>,
+    notifier: Option<Notifier>,
     stats: Arc<Stats>,
     cache: Arc<MiningInfoCache>,
     gauges: Arc<dyn Fn() -> Gauges + Send + Sync>,
@@ -192,7 +194,18 @@ impl App {
             Arc::new(move |request| handlers::handle(&context, request)),
         )
         .map_err(AppError::Listen)?;
-        let alerts = AlertStage::spawn(config.alerts.clone(), stats.clone(), Box::new(|_| {}))
+        let notifier = config
+            .alerts
+            .webhook
+            .clone()
+            .map(|webhook| Notifier::spawn(webhook, config.alerts.repeat))
+            .transpose()
+            .map_err(AppError::Thread)?;
+        let on_change = match &notifier {
+            Some(notifier) => notifier.on_change(),
+            None => Box::new(|_: &crate::alerts::Alert| {}),
+        };
+        let alerts = AlertStage::spawn(config.alerts.clone(), stats.clone(), on_change)
             .map_err(AppError::Thread)?;
         let dashboard_server = if config.dashboard.enabled {
             Some(start_dashboard(config, &stats, &cache, &gauges)?)
@@ -217,6 +230,7 @@ impl App {
             forwarder: Some(forwarder),
             store: Some(writer),
             alerts: Some(alerts),
+            notifier,
             stats,
             cache,
             gauges,
@@ -261,6 +275,9 @@ impl App {
         }
         if let Some(alerts) = self.alerts.take() {
             alerts.shutdown();
+        }
+        if let Some(mut notifier) = self.notifier.take() {
+            notifier.shutdown();
         }
         if let Some(verifier) = self.verifier.take() {
             verifier.shutdown();

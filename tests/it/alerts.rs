@@ -2,6 +2,7 @@
 //! shown in `/stats` and `/metrics`, and sent to webhook receivers on 127.0.0.1.
 
 mod machines;
+mod webhook;
 
 use std::time::Duration;
 
