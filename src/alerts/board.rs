@@ -252,13 +252,7 @@ impl Board {
         let listed: usize = self.alerts.values().map(BTreeMap::len).sum();
         let of_kind = self.alerts.entry(kind).or_default();
         if let Some(alert) = of_kind.get_mut(subject) {
-            if alert.state == AlertState::Firing {
-                return;
-            }
-            alert.state = AlertState::Firing;
-            alert.since_ms = now_ms;
-            alert.message = message;
-            changes.push(alert.clone());
+            enter(alert, AlertState::Firing, now_ms, message, changes);
             return;
         }
         let subject: Arc<str> = Arc::from(subject);
@@ -283,20 +277,31 @@ impl Board {
         message: String,
         changes: &mut Vec<Alert>,
     ) {
-        let Some(alert) = self
+        let listed = self
             .alerts
             .get_mut(&kind)
-            .and_then(|of_kind| of_kind.get_mut(subject))
-        else {
-            return;
-        };
-        if alert.state == AlertState::Firing {
-            alert.state = AlertState::Resolved;
-            alert.since_ms = now_ms;
-            alert.message = message;
-            changes.push(alert.clone());
+            .and_then(|of_kind| of_kind.get_mut(subject));
+        if let Some(alert) = listed {
+            enter(alert, AlertState::Resolved, now_ms, message, changes);
         }
     }
+}
+
+/// Moves a listed alert into `state` (a change, when it was not in it already).
+fn enter(
+    alert: &mut Alert,
+    state: AlertState,
+    now_ms: u64,
+    message: String,
+    changes: &mut Vec<Alert>,
+) {
+    if alert.state == state {
+        return;
+    }
+    alert.state = state;
+    alert.since_ms = now_ms;
+    alert.message = message;
+    changes.push(alert.clone());
 }
 
 fn millis(duration: std::time::Duration) -> u64 {

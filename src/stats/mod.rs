@@ -1,9 +1,10 @@
 //! In-memory mining statistics: per account, per machine, per round, forwards and upstream.
 //!
-//! In: calls from the request workers (`record_submission`, `record_request`), the forwarder's
-//! outcome sink (`record_outcome`), the cache thread (`on_new_round`, `set_upstream`), and the
-//! store's history once at start-up (`restore`). Out: the `/stats` JSON (`snapshot_json`) and
-//! the values `/metrics` renders (`counters`, the latency histograms).
+//! In: calls from the request workers (`record_submission`, `record_request`, `record_poll`),
+//! the forwarder's outcome sink (`record_outcome`), the cache thread (`on_new_round`,
+//! `set_upstream`), the alerts thread (`set_alerts`) and the store's history once at start-up
+//! (`restore`). Out: the `/stats` JSON (`snapshot_json`), the values `/metrics` renders
+//! (`counters`, the latency histograms, `alerts`) and the alerts thread's `alert_input`.
 //!
 //! Recording is O(1) and allocation-free for known keys, under one `parking_lot` mutex held for
 //! well under a microsecond; latency histograms are lock-free. A snapshot costs time in the

@@ -82,15 +82,17 @@ fn a_machine_that_polls_but_stops_submitting_is_flagged_within_its_rounds() {
     let farm = farm();
     farm.wait_for_round();
     let rig = miners(&farm, "idle", 2);
-    // A habit of submitting: six rounds, each with the machine's submissions in it.
-    for _ in 0..6 {
+    // A habit of submitting: eight rounds, each with the machine's submissions in it (the
+    // board counts at least five of them: it starts counting with its first tick).
+    for _ in 0..8 {
         let before = submissions(&farm, "idle-0");
         wait_until(SLACK, || submissions(&farm, "idle-0") > before);
         next_round(&farm);
     }
     rig.shutdown();
     let polling_only = miners(&farm, "idle", 0);
-    for _ in 0..3 {
+    // The round it stopped in may hold a submission of its own; three idle rounds follow it.
+    for _ in 0..4 {
         next_round(&farm);
     }
     let firing = wait_for_alert(&farm, "machine_not_submitting", "idle-0", "firing");
