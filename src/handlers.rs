@@ -3,7 +3,7 @@
 //!
 //! `POST /` is JSON-RPC (`get_mining_info` from the cache, `submit_nonce` through validation, the
 //! round window, time bending and the filter into the verification stage or the forwarder);
-//! `GET /health`; `GET /stats` and `/metrics` when configured for this port. Every valid
+//! `GET /health`; `GET /stats`, `/metrics` and `/history` when configured for this port. Every valid
 //! submission is answered at once with its own `{raw_quality, poc_time}`, forwarded or not:
 //! miners log any error as a rejection. Nothing here blocks on upstream, except that a
 //! submission for a height above ours first waits (bounded) for one refresh.
@@ -21,6 +21,7 @@ use crate::config::{BasicCredentials, SubmissionMode};
 use crate::events::{now_ms, ForwardJob, MachineId, RoundInfo, SubmissionRecord};
 use crate::filter::{Filter, HeldBack, Offer};
 use crate::forwarder::Forwarder;
+use crate::history::HistoryBook;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::limits::{ConnectionLimiter, RateLimiter};
 use crate::protocol::{code, NonceSubmission};
@@ -53,6 +54,8 @@ pub struct Context {
     pub forwarder: Forwarder,
     pub verifier: Option<VerifyStage>,
     pub stats: Arc<Stats>,
+    /// The hourly history `/history` answers from.
+    pub history: Arc<HistoryBook>,
     pub store: Option<StoreSender>,
     pub bender: TimeBender,
     pub mode: SubmissionMode,
@@ -73,9 +76,13 @@ pub fn handle(ctx: &Context, request: HttpRequest) -> HttpResponse {
         ("GET" | "HEAD", "/health") => health(ctx),
         ("GET" | "HEAD", "/stats") if ctx.stats_on_miner_port => stats_json(ctx),
         ("GET" | "HEAD", "/metrics") if ctx.stats_on_miner_port => metrics_text(ctx),
+        ("GET" | "HEAD", "/history") if ctx.stats_on_miner_port => {
+            let (status, body) = crate::history::answer(&ctx.history, &request.query, now_ms());
+            HttpResponse::json(status, body).with_header("Cache-Control", "no-store".into())
+        }
         (_, "/") => HttpResponse::method_not_allowed("POST"),
         (_, "/health") => HttpResponse::method_not_allowed("GET, HEAD"),
-        (_, "/stats" | "/metrics") if ctx.stats_on_miner_port => {
+        (_, "/stats" | "/metrics" | "/history") if ctx.stats_on_miner_port => {
             HttpResponse::method_not_allowed("GET, HEAD")
         }
         _ => HttpResponse::not_found(),

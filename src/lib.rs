@@ -11,6 +11,7 @@ pub mod events;
 pub mod filter;
 pub mod forwarder;
 pub mod handlers;
+pub mod history;
 pub mod http;
 pub mod limits;
 pub mod logging;

@@ -29,6 +29,8 @@ pub struct FinishedRound {
     pub farm_best: Option<u64>,
     /// Every tracked machine and its best in the round (`None`: it submitted nothing).
     pub machines: Vec<(Arc<str>, Option<u64>)>,
+    /// The accounts with a best in the round (for the hourly history; the board ignores them).
+    pub accounts: Vec<(Arc<str>, Option<u64>)>,
 }
 
 /// Everything one tick looks at.

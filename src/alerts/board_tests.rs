@@ -80,6 +80,7 @@ fn round(height: u64, machines: &[(&str, Option<u64>)]) -> FinishedRound {
             .iter()
             .map(|(n, b)| (Arc::<str>::from(*n), *b))
             .collect(),
+        accounts: Vec::new(),
     }
 }
 

@@ -4,12 +4,14 @@
 //! ([`Stats::alert_input`]: polls, rounds finished since the last tick, upstream state, the
 //! forward failure streak), lets the [`board::Board`] decide every alert's state, publishes
 //! the list back to the statistics (for `/stats`, `/metrics` and the dashboard), logs each
-//! change and hands it to the change callback (the webhook notifier). Nothing here is on a
-//! miner's request path: workers only record polls, as they record submissions.
+//! change and hands it to the change callback (the webhook notifier). The same tick feeds the
+//! hourly history ([`HistoryFeed`]: finished rounds, submission counts and alert changes, to the
+//! history book and the store's queue). Nothing here is on a miner's request path: workers only
+//! record polls, as they record submissions.
 //!
 //! Kinds: `machine_silent`, `machine_not_submitting`, `capacity_drop` (statistical, see
 //! `capacity`), `upstream_unreachable`, `forwards_failing`. It does not send anything over the
-//! network itself (see `notify`) and does not touch the database.
+//! network itself (see `notify`) and never opens the database (rows go to the store's queue).
 
 pub mod board;
 pub mod capacity;
@@ -26,6 +28,7 @@ use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 
 use crate::config::AlertSettings;
 use crate::events::now_ms;
+use crate::history::HistoryFeed;
 use crate::stats::Stats;
 use board::Board;
 
@@ -61,6 +64,18 @@ impl AlertKind {
             AlertKind::ForwardsFailing => "forwards_failing",
         }
     }
+
+    pub fn named(name: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Whether the subject of this kind is a machine (or the farm), not the upstream.
+    pub fn about_capacity_holder(self) -> bool {
+        !matches!(
+            self,
+            AlertKind::UpstreamUnreachable | AlertKind::ForwardsFailing
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +90,12 @@ impl AlertState {
             AlertState::Firing => "firing",
             AlertState::Resolved => "resolved",
         }
+    }
+
+    pub fn named(name: &str) -> Option<AlertState> {
+        [AlertState::Firing, AlertState::Resolved]
+            .into_iter()
+            .find(|s| s.as_str() == name)
     }
 }
 
@@ -117,26 +138,33 @@ impl AlertStage {
         settings: AlertSettings,
         stats: Arc<Stats>,
         mut on_change: OnChange,
+        mut history: HistoryFeed,
     ) -> io::Result<AlertStage> {
         let (stop, stopped) = bounded::<()>(0);
         let thread = std::thread::Builder::new()
             .name("alerts".into())
             .spawn(move || {
                 let mut board = Board::new(settings, now_ms());
-                let mut after_height = None;
+                // Rounds that finish before the first tick count too (the history needs them).
+                let mut after_height = Some(history.first_new_height());
                 loop {
                     match stopped.recv_timeout(TICK) {
                         Err(RecvTimeoutError::Timeout) => {}
-                        Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                        Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                            history.flush(now_ms(), &stats);
+                            return;
+                        }
                     }
                     let now = now_ms();
                     let (input, current) = stats.alert_input(now, after_height);
                     after_height = current.or(after_height);
                     for change in board.tick(now, &input) {
                         log_change(&change);
+                        history.alert_changed(&change);
                         on_change(&change);
                     }
                     stats.set_alerts(board.list());
+                    history.tick(now, &input.finished, &stats);
                 }
             })?;
         Ok(AlertStage {

@@ -3,11 +3,13 @@
 //! Polls are recorded here by the request workers (under their own mutex, not the one
 //! submissions take). `alert_input` copies, in one short lock each, the polls, the rounds
 //! finished since the height the caller last saw (with the farm's and every machine's best in
-//! each), the upstream's state and the forward failure streak. No channels.
+//! each), the upstream's state and the forward failure streak; and every subject's running
+//! submission count for the hourly history. No channels.
 
 use super::{Stats, FORGET_AFTER_MS};
 use crate::alerts::board::{AlertInput, FinishedRound};
 use crate::alerts::Alert;
+use crate::history::hourly::SubmissionCounts;
 
 impl Stats {
     /// A `get_mining_info` from `machine`.
@@ -48,6 +50,14 @@ impl Stats {
                             (std::sync::Arc::clone(&m.name), best)
                         })
                         .collect(),
+                    accounts: state
+                        .accounts
+                        .values()
+                        .filter_map(|a| {
+                            let best = a.bests.for_height(height)?;
+                            Some((std::sync::Arc::clone(&a.name), Some(best.raw_quality)))
+                        })
+                        .collect(),
                 });
             }
         }
@@ -61,6 +71,27 @@ impl Stats {
             failed_streak: state.forwards.failed_streak,
         };
         (input, current)
+    }
+
+    /// The height of the round in progress, if any.
+    pub fn current_height(&self) -> Option<u64> {
+        self.state.lock().rounds.current().map(|r| r.info.height)
+    }
+
+    /// Every subject's running submission count, for the hourly history.
+    pub fn submission_counts(&self) -> SubmissionCounts {
+        let state = self.state.lock();
+        let counts = |tracker: &super::keys::Tracker| {
+            tracker
+                .values()
+                .map(|k| (std::sync::Arc::clone(&k.name), k.submissions))
+                .collect()
+        };
+        SubmissionCounts {
+            farm: state.submissions,
+            machines: counts(&state.machines),
+            accounts: counts(&state.accounts),
+        }
     }
 
     pub fn set_alerts(&self, alerts: Vec<Alert>) {

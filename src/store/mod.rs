@@ -1,8 +1,9 @@
-//! The SQLite history: rounds, miners' submissions and forward outcomes, written by one thread.
+//! The SQLite history: rounds, miners' submissions, forward outcomes, each subject's hourly
+//! capacity and submissions, and alert changes, written by one thread.
 //!
 //! In: [`StoreRow`]s through a crossbeam channel bounded by its length ([`StoreWriter::send`]
 //! never blocks; a full queue drops the row and counts it). Out: [`StoreHealth`] counters, and
-//! [`load_history`] for rebuilding statistics at start-up. The writer thread coalesces rows in
+//! [`load_history`] for rebuilding statistics at start-up, [`load_hourly`] for the history charts. The writer thread coalesces rows in
 //! memory and commits them in batches (every `database.batch_ms`, 1 s by default, or every
 //! few thousand rows), so request threads never touch the database and a burst of submissions
 //! costs a handful of transactions. Submissions are kept as
@@ -14,6 +15,7 @@
 
 mod batch;
 mod history;
+mod hourly;
 mod retention;
 mod schema;
 mod writer;
@@ -28,10 +30,12 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::events::{OutcomeRecord, RoundInfo, SubmissionRecord};
+use crate::alerts::Alert;
+use crate::events::{HourlyRecord, OutcomeRecord, RoundInfo, SubmissionRecord};
 
 pub use history::{load_history, History, HourCount, KeyActivity, KeyRoundBest, OutcomeTally};
 pub use history::{TallyKind, HISTORY_ROUNDS};
+pub use hourly::{load_hourly, HourlyHistory};
 pub use schema::SCHEMA_VERSION;
 
 /// Rows waiting for the writer. The writer drains far faster than miners submit (hundreds of
@@ -40,11 +44,15 @@ pub use schema::SCHEMA_VERSION;
 pub const DEFAULT_QUEUE_CAPACITY: usize = 8_192;
 
 /// One thing worth remembering.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StoreRow {
     Round(RoundInfo),
     Submission(SubmissionRecord),
     Outcome(OutcomeRecord),
+    /// Part of a subject's hour; parts of the same hour add up.
+    Hourly(HourlyRecord),
+    /// An alert that began firing or resolved, as of that change.
+    Alert(Alert),
 }
 
 /// How the writer is doing, for `/health`, `/stats` and `/metrics`.

@@ -150,6 +150,8 @@ impl WriterLoop {
             StoreRow::Round(r) => self.pending.add_round(r),
             StoreRow::Submission(s) => self.pending.add_submission(s),
             StoreRow::Outcome(o) => self.pending.add_outcome(o),
+            StoreRow::Hourly(h) => self.pending.add_hourly(h),
+            StoreRow::Alert(a) => self.pending.add_alert(a),
         }
         self.batch_started.get_or_insert_with(Instant::now);
     }

@@ -13,8 +13,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use pocx_aggregator::alerts::{Alert, AlertKind, AlertState};
 use pocx_aggregator::dashboard::{handle, DashboardContext};
+use pocx_aggregator::events::{HourlyRecord, SubjectKind};
+use pocx_aggregator::history::{self, HistoryBook, MS_PER_HOUR};
 use pocx_aggregator::http::{HttpRequest, HttpResponse};
+use pocx_aggregator::stats::CAPACITY_NUMERATOR;
 use serde_json::{json, Value};
 
 use crate::browser::{self, Browser};
@@ -308,6 +312,7 @@ fn dashboard_renders_fixture_in_headless_chromium() {
     let now = now_ms();
     let stats = fixture_stats(now);
     let fixture = stats.clone();
+    let book = fixture_history(now, &stats);
     let server = FixtureServer::start(DashboardContext {
         stats_json: Arc::new(move || {
             let mut live = fixture.clone();
@@ -316,6 +321,7 @@ fn dashboard_renders_fixture_in_headless_chromium() {
         }),
         metrics_text: Arc::new(String::new),
         health_json: Arc::new(|| (200, "{}".to_owned())),
+        history_json: Arc::new(move |query| history::answer(&book, query, now_ms())),
         auth: None,
     });
     let expected = Expected::from_stats(&stats);
@@ -413,6 +419,51 @@ fn to_tiny(response: HttpResponse) -> tiny_http::Response<std::io::Cursor<Vec<u8
     }
     out
 }
+
+/// Hours of the farm and three machines over the last [`HISTORY_HOURS`] (more than a day, less
+/// than a week; a machine with a hostile name among them), and the fixture's alerts.
+fn fixture_history(now: u64, stats: &Value) -> Arc<HistoryBook> {
+    let book = HistoryBook::new();
+    let hour = history::hour_of(now);
+    let subjects = [
+        (SubjectKind::Farm, "farm", 1289.3),
+        (SubjectKind::Machine, "rig-alpha", 30.1),
+        (SubjectKind::Machine, HOSTILE_IMG, 8.5),
+        (SubjectKind::Machine, "rig-beta", 1249.25),
+    ];
+    for back in 0..HISTORY_HOURS {
+        for (kind, subject, tib) in subjects {
+            // A dip ten hours ago, so the line is not flat.
+            let tib = if back == 10 { tib / 2.0 } else { tib };
+            book.add(&HourlyRecord {
+                kind,
+                subject: Arc::from(subject),
+                hour_ms: hour - back * MS_PER_HOUR,
+                rounds: 30,
+                best_sum: 30.0 * CAPACITY_NUMERATOR / tib,
+                submissions: 90,
+            });
+        }
+    }
+    for a in stats["alerts"].as_array().unwrap() {
+        let state = if a["state"] == "firing" {
+            AlertState::Firing
+        } else {
+            AlertState::Resolved
+        };
+        book.add_alert(&Alert {
+            kind: AlertKind::named(a["kind"].as_str().unwrap()).unwrap(),
+            subject: Arc::from(a["subject"].as_str().unwrap()),
+            state,
+            since_ms: a["since_ms"].as_u64().unwrap(),
+            message: a["message"].as_str().unwrap().to_owned(),
+        });
+    }
+    Arc::new(book)
+}
+
+/// Hours of fixture history: the 24 h chart shows 25 of them (the current one and 24 before).
+const HISTORY_HOURS: u64 = 30;
 
 /// A farm of four accounts and six machines (two with hostile names) over twelve rounds.
 fn fixture_stats(now: u64) -> Value {

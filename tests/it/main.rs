@@ -12,6 +12,7 @@ mod dashboard;
 mod endpoints;
 mod faults;
 mod forwarding;
+mod history;
 mod hostile;
 mod lifecycle;
 mod rpc;
