@@ -75,7 +75,8 @@ fn page_is_self_contained_and_small() {
     ] {
         assert!(!PAGE_JS.contains(sink), "page.js uses {sink}");
     }
-    assert!(page.len() < 30 * 1024, "page is {} bytes", page.len());
+    // One request on a farm LAN even with the history charts; a small host serves it from memory.
+    assert!(page.len() < 36 * 1024, "page is {} bytes", page.len());
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! handler on a local tiny_http server with fixture data, and against a whole aggregator fed by
 //! simulated miners (`live`).
 
+mod history_chart;
 mod live;
 
 use std::path::PathBuf;
@@ -13,12 +14,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pocx_aggregator::alerts::{Alert, AlertKind, AlertState};
 use pocx_aggregator::dashboard::{handle, DashboardContext};
-use pocx_aggregator::events::{HourlyRecord, SubjectKind};
-use pocx_aggregator::history::{self, HistoryBook, MS_PER_HOUR};
+use pocx_aggregator::history::answer;
 use pocx_aggregator::http::{HttpRequest, HttpResponse};
-use pocx_aggregator::stats::CAPACITY_NUMERATOR;
 use serde_json::{json, Value};
 
 use crate::browser::{self, Browser};
@@ -68,6 +66,7 @@ impl Expected {
 pub struct PageReport {
     pub chart_points: u64,
     pub accepted_points: u64,
+    pub history: history_chart::HistoryReport,
     pub stale_text: String,
 }
 
@@ -133,6 +132,7 @@ pub fn check_dashboard(
     assert!(chart_points > 0, "chart has no points: {chart}");
 
     check_alert_banner(&browser, expected);
+    let history = history_chart::check_history(&browser, page_url, expected.machines.len());
     check_sorting(&browser);
     check_expanding(&browser);
     assert_clean_text(&browser, "after sorting and expanding");
@@ -170,6 +170,7 @@ pub fn check_dashboard(
     Some(PageReport {
         chart_points,
         accepted_points,
+        history,
         stale_text: stale_text.as_str().unwrap_or_default().to_owned(),
     })
 }
@@ -312,7 +313,7 @@ fn dashboard_renders_fixture_in_headless_chromium() {
     let now = now_ms();
     let stats = fixture_stats(now);
     let fixture = stats.clone();
-    let book = fixture_history(now, &stats);
+    let book = history_chart::fixture_history(now, &stats);
     let server = FixtureServer::start(DashboardContext {
         stats_json: Arc::new(move || {
             let mut live = fixture.clone();
@@ -321,7 +322,7 @@ fn dashboard_renders_fixture_in_headless_chromium() {
         }),
         metrics_text: Arc::new(String::new),
         health_json: Arc::new(|| (200, "{}".to_owned())),
-        history_json: Arc::new(move |query| history::answer(&book, query, now_ms())),
+        history_json: Arc::new(move |query| answer(&book, query, now_ms())),
         auth: None,
     });
     let expected = Expected::from_stats(&stats);
@@ -343,6 +344,16 @@ fn dashboard_renders_fixture_in_headless_chromium() {
     assert_eq!(report.chart_points, with_best.clone().count() as u64);
     let accepted = with_best.filter(|r| r["accepted"] == json!(true)).count() as u64;
     assert_eq!(report.accepted_points, accepted);
+    let h = &report.history;
+    // 25 of the 30 hours reach into the last day; the farm's marks: its capacity drop and the
+    // upstream's outage; the machine with the hostile name has its silence marked.
+    assert_eq!(
+        (h.day_points, h.week_points),
+        (25, history_chart::HISTORY_HOURS),
+        "{h:?}"
+    );
+    assert_eq!(h.day_marks, 2, "{h:?}");
+    assert_eq!(h.machine_marks, 1, "{h:?}");
     assert!(report.stale_text.contains("not answering"), "{report:?}");
 }
 
@@ -419,51 +430,6 @@ fn to_tiny(response: HttpResponse) -> tiny_http::Response<std::io::Cursor<Vec<u8
     }
     out
 }
-
-/// Hours of the farm and three machines over the last [`HISTORY_HOURS`] (more than a day, less
-/// than a week; a machine with a hostile name among them), and the fixture's alerts.
-fn fixture_history(now: u64, stats: &Value) -> Arc<HistoryBook> {
-    let book = HistoryBook::new();
-    let hour = history::hour_of(now);
-    let subjects = [
-        (SubjectKind::Farm, "farm", 1289.3),
-        (SubjectKind::Machine, "rig-alpha", 30.1),
-        (SubjectKind::Machine, HOSTILE_IMG, 8.5),
-        (SubjectKind::Machine, "rig-beta", 1249.25),
-    ];
-    for back in 0..HISTORY_HOURS {
-        for (kind, subject, tib) in subjects {
-            // A dip ten hours ago, so the line is not flat.
-            let tib = if back == 10 { tib / 2.0 } else { tib };
-            book.add(&HourlyRecord {
-                kind,
-                subject: Arc::from(subject),
-                hour_ms: hour - back * MS_PER_HOUR,
-                rounds: 30,
-                best_sum: 30.0 * CAPACITY_NUMERATOR / tib,
-                submissions: 90,
-            });
-        }
-    }
-    for a in stats["alerts"].as_array().unwrap() {
-        let state = if a["state"] == "firing" {
-            AlertState::Firing
-        } else {
-            AlertState::Resolved
-        };
-        book.add_alert(&Alert {
-            kind: AlertKind::named(a["kind"].as_str().unwrap()).unwrap(),
-            subject: Arc::from(a["subject"].as_str().unwrap()),
-            state,
-            since_ms: a["since_ms"].as_u64().unwrap(),
-            message: a["message"].as_str().unwrap().to_owned(),
-        });
-    }
-    Arc::new(book)
-}
-
-/// Hours of fixture history: the 24 h chart shows 25 of them (the current one and 24 before).
-const HISTORY_HOURS: u64 = 30;
 
 /// A farm of four accounts and six machines (two with hostile names) over twelve rounds.
 fn fixture_stats(now: u64) -> Value {

@@ -71,5 +71,8 @@ fn dashboard_renders_a_running_aggregator_in_headless_chromium() {
         return;
     };
     assert!(report.chart_points >= 3, "{report:?}");
+    // The rounds that finished are in the farm's hour already.
+    assert!(report.history.day_points >= 1, "{report:?}");
+    assert_eq!(report.history.day_points, report.history.week_points);
     assert!(report.stale_text.contains("not answering"), "{report:?}");
 }
