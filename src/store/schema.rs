@@ -241,36 +241,24 @@ mod tests {
         assert_eq!(STEPS.len() + 1, usize::try_from(SCHEMA_VERSION).unwrap());
     }
 
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+
     #[test]
     fn fresh_memory_database_migrates_to_current_version() {
         let conn = Connection::open_in_memory().unwrap();
         migrate(&conn, 0).unwrap();
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
-        let forwarded: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('submissions') WHERE name = 'forwarded'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(forwarded, 1);
-        let keyed_only: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'submissions'
-                 AND sql LIKE '%WITHOUT ROWID%'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(keyed_only, 1);
-        let history_tables: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('hourly', 'alert_changes')",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(history_tables, 2);
+        let forwarded =
+            "SELECT COUNT(*) FROM pragma_table_info('submissions') WHERE name = 'forwarded'";
+        assert_eq!(count(&conn, forwarded), 1);
+        let keyed_only = "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'submissions'
+                          AND sql LIKE '%WITHOUT ROWID%'";
+        assert_eq!(count(&conn, keyed_only), 1);
+        let history =
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('hourly', 'alert_changes')";
+        assert_eq!(count(&conn, history), 2);
     }
 
     #[test]
@@ -284,10 +272,7 @@ mod tests {
         .unwrap();
         migrate(&conn, 3).unwrap();
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
-        let rounds: i64 = conn
-            .query_row("SELECT COUNT(*) FROM rounds", [], |row| row.get(0))
-            .unwrap();
-        assert_eq!(rounds, 1);
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM rounds"), 1);
         conn.execute(
             "INSERT INTO hourly VALUES ('farm', 'farm', 0, 1, 2.0, NULL, 3)",
             [],
