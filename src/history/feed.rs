@@ -1,7 +1,8 @@
 //! The history's part of the alerts thread: every tick it adds the finished rounds to the open
 //! hour and, when a round finished, the hour turned or [`FLUSH_EVERY_MS`] passed, reads the
 //! submission counters and hands what gathered to the [`HistoryBook`] and to the store (one
-//! `StoreRow::Hourly` per subject, which the writer batches). Alert changes go the same two
+//! `StoreRow::Hourly` with every subject's part, so a large farm does not crowd the queue the
+//! miners' submissions share). Alert changes go the same two
 //! ways. Reading the counters is one short lock on the statistics; nothing here blocks.
 
 use std::sync::Arc;
@@ -76,11 +77,13 @@ impl HistoryFeed {
     pub fn flush(&mut self, now_ms: u64, stats: &Stats) {
         self.last_flush_ms = now_ms;
         self.hourly.count(&stats.submission_counts());
-        for record in self.hourly.take(self.open_hour) {
-            self.book.add(&record);
-            if let Some(store) = &self.store {
-                store.send(StoreRow::Hourly(record));
-            }
+        let records = self.hourly.take(self.open_hour);
+        if records.is_empty() {
+            return;
+        }
+        records.iter().for_each(|record| self.book.add(record));
+        if let Some(store) = &self.store {
+            store.send(StoreRow::Hourly(records));
         }
     }
 }

@@ -49,10 +49,21 @@ pub enum StoreRow {
     Round(RoundInfo),
     Submission(SubmissionRecord),
     Outcome(OutcomeRecord),
-    /// Part of a subject's hour; parts of the same hour add up.
-    Hourly(HourlyRecord),
+    /// Parts of subjects' hours (parts of the same hour add up), sent together: a farm's
+    /// worth takes one place in the queue, not one per machine and account.
+    Hourly(Vec<HourlyRecord>),
     /// An alert that began firing or resolved, as of that change.
     Alert(Alert),
+}
+
+impl StoreRow {
+    /// Rows it counts as (in `rows_written` and `dropped_rows`): one per record it carries.
+    fn rows(&self) -> u64 {
+        match self {
+            StoreRow::Hourly(parts) => u64::try_from(parts.len()).unwrap_or(u64::MAX),
+            _ => 1,
+        }
+    }
 }
 
 /// How the writer is doing, for `/health`, `/stats` and `/metrics`.
@@ -225,15 +236,16 @@ impl StoreSender {
         // Senders at the same moment may pass this check together: the queue can exceed its
         // capacity by at most one row per sending thread.
         if self.rows.len() >= self.capacity {
-            shared.count_dropped(1);
+            shared.count_dropped(row.rows());
             if !shared.queue_full_logged.swap(true, Ordering::Relaxed) {
                 log::warn!("history queue full: dropping rows until the writer catches up");
             }
             return;
         }
+        let rows = row.rows();
         if self.rows.send(row).is_err() {
             // The writer is gone (only after shutdown).
-            shared.count_dropped(1);
+            shared.count_dropped(rows);
         }
     }
 

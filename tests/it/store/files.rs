@@ -76,14 +76,14 @@ fn hourly_rows_add_up_age_out_and_read_back() {
     let old = hour - 10 * DAY_MS;
     let writer = StoreWriter::spawn(&dir.db(), 0, 10_000).unwrap();
     let part = |hour_ms: u64, rounds: u64| {
-        StoreRow::Hourly(HourlyRecord {
+        StoreRow::Hourly(vec![HourlyRecord {
             kind: SubjectKind::Machine,
             subject: Arc::from("rig"),
             hour_ms,
             rounds,
             best_sum: rounds as f64 * CAPACITY_NUMERATOR / 2.0,
             submissions: rounds * 2,
-        })
+        }])
     };
     writer.send(part(old, 5));
     writer.send(part(hour, 1));
