@@ -2,7 +2,8 @@
 //! parameter validation, the JSON-RPC bodies of both methods read and answered (a plain
 //! submission in one pass, against the general reading of the same call as the baseline), and
 //! (for scale) the cost of recomputing a nonce's quality with pocx_hashlib at compression
-//! levels 1 to 4.
+//! levels 1 to 4. Off that path, for scale too: a `/history` answer of a week, and the alerts
+//! thread's hourly work for one finished round of a farm of 1,000 machines and 1,000 accounts.
 //!
 //! `cargo bench --bench micro`; the whole run is kept to a couple of minutes.
 
@@ -10,9 +11,16 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use std::sync::Arc;
+
+use pocx_aggregator::alerts::board::FinishedRound;
+use pocx_aggregator::alerts::{Alert, AlertKind, AlertState};
 use pocx_aggregator::config::SubmissionMode;
+use pocx_aggregator::events::{HourlyRecord, SubjectKind};
 use pocx_aggregator::filter::{Filter, DEFAULT_MAX_KEYS_PER_ROUND};
 use pocx_aggregator::handlers::{read_plain_submission, read_submit_params};
+use pocx_aggregator::history::hourly::SubmissionCounts;
+use pocx_aggregator::history::{self, HistoryBook, Hourly, KEPT_HOURS, MS_PER_HOUR};
 use pocx_aggregator::rpc::{answer_body, answer_for, RawJson};
 use pocx_aggregator::submission::parse_submit_params;
 use pocx_aggregator::timebend::{poc_time, TimeBender};
@@ -182,8 +190,76 @@ fn quality_verification(c: &mut Criterion) {
     group.finish();
 }
 
+/// Subjects of the hourly bench: machines, and as many accounts.
+const HISTORY_SUBJECTS: u32 = 1_000;
+
+fn hourly_history(c: &mut Criterion) {
+    let mut group = c.benchmark_group("history");
+    let book = HistoryBook::new();
+    let now = 1_800_000_000_000u64;
+    let hour = history::hour_of(now);
+    for back in 0..=KEPT_HOURS {
+        book.add(&HourlyRecord {
+            kind: SubjectKind::Machine,
+            subject: Arc::from("rig-0001"),
+            hour_ms: hour - back * MS_PER_HOUR,
+            rounds: 30,
+            best_sum: 30.0 * RAW_QUALITY as f64,
+            submissions: 400,
+        });
+    }
+    for n in 0..20u64 {
+        book.add_alert(&Alert {
+            kind: AlertKind::MachineSilent,
+            subject: Arc::from("rig-0001"),
+            state: AlertState::Firing,
+            since_ms: now - n * 6 * MS_PER_HOUR,
+            message: "rig-0001 has not polled for 120 s".to_owned(),
+        });
+    }
+    group.bench_function("answer_7d_169_hours_20_alerts", |b| {
+        b.iter(|| history::answer(&book, black_box("subject=rig-0001&range=7d"), now))
+    });
+    let name = |prefix: &str, n: u32| -> Arc<str> { Arc::from(format!("{prefix}-{n:04}")) };
+    let machines: Vec<Arc<str>> = (0..HISTORY_SUBJECTS).map(|n| name("rig", n)).collect();
+    let accounts: Vec<Arc<str>> = (0..HISTORY_SUBJECTS)
+        .map(|n| Arc::from(account(n)))
+        .collect();
+    let round = FinishedRound {
+        height: 1,
+        farm_best: Some(RAW_QUALITY),
+        machines: machines
+            .iter()
+            .map(|m| (Arc::clone(m), Some(RAW_QUALITY)))
+            .collect(),
+        accounts: accounts
+            .iter()
+            .map(|a| (Arc::clone(a), Some(RAW_QUALITY)))
+            .collect(),
+    };
+    let mut total = 0u64;
+    let mut counts = move || {
+        total += 1;
+        SubmissionCounts {
+            farm: total * 2 * u64::from(HISTORY_SUBJECTS),
+            machines: machines.iter().map(|m| (Arc::clone(m), total)).collect(),
+            accounts: accounts.iter().map(|a| (Arc::clone(a), total)).collect(),
+        }
+    };
+    let mut hourly = Hourly::new(&counts());
+    group.bench_function("round_count_and_take_1000_machines_1000_accounts", |b| {
+        b.iter(|| {
+            hourly.round_finished(black_box(&round));
+            hourly.count(&counts());
+            hourly.take(hour).len()
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    hourly_history,
     time_bending,
     filter_offer,
     submit_params,

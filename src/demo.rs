@@ -55,7 +55,7 @@ impl Demo {
             accounts_per_miner: 2,
             poll_interval: Duration::from_secs(1),
             submits_per_round: 4,
-            machine_names: true,
+            machine_names: Some("sim-miner".into()),
             seed: 7,
         })
     }

@@ -1,5 +1,6 @@
 //! Records that travel between the stages: the round the aggregator is serving, a submission a
-//! miner made, and the outcome of forwarding one upstream.
+//! miner made, the outcome of forwarding one upstream, and an hour's worth of a subject's
+//! capacity and submissions for the history.
 //!
 //! These are plain data. The server and forwarder produce them; statistics and the store consume
 //! them. Nothing here does I/O or holds a lock.
@@ -134,3 +135,48 @@ pub struct ForwardJob {
 /// Where the forwarder and the verification stage report each submission's single outcome
 /// (the app wires it to statistics and the store).
 pub type OutcomeSink = Arc<dyn Fn(OutcomeRecord) + Send + Sync>;
+
+/// What an hourly history row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SubjectKind {
+    /// The whole farm; its subject is always `farm`.
+    Farm,
+    Machine,
+    Account,
+}
+
+impl SubjectKind {
+    pub const ALL: [SubjectKind; 3] = [
+        SubjectKind::Farm,
+        SubjectKind::Machine,
+        SubjectKind::Account,
+    ];
+
+    /// Stable name for JSON, the query string and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::Farm => "farm",
+            SubjectKind::Machine => "machine",
+            SubjectKind::Account => "account",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<SubjectKind> {
+        SubjectKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// Part of one subject's hour: the bests of the rounds that finished in it and the submissions
+/// counted in it since the previous record. Records for the same subject and hour add up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourlyRecord {
+    pub kind: SubjectKind,
+    pub subject: Arc<str>,
+    /// Start of the hour, ms since the epoch.
+    pub hour_ms: u64,
+    /// Finished rounds with a best from this subject.
+    pub rounds: u64,
+    /// Sum of those bests' raw qualities (a float: the sum of a few u64 can exceed 2^64).
+    pub best_sum: f64,
+    pub submissions: u64,
+}

@@ -3,12 +3,13 @@
 //!
 //! `POST /` is JSON-RPC (`get_mining_info` from the cache, `submit_nonce` through validation, the
 //! round window, time bending and the filter into the verification stage or the forwarder);
-//! `GET /health`; `GET /stats` and `/metrics` when configured for this port. Every valid
+//! `GET /health`; `GET /stats`, `/metrics` and `/history` when configured for this port. Every valid
 //! submission is answered at once with its own `{raw_quality, poc_time}`, forwarded or not:
 //! miners log any error as a rejection. Nothing here blocks on upstream, except that a
 //! submission for a height above ours first waits (bounded) for one refresh.
 //! Handlers never panic on miners' bytes; the server catches panics all the same.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use crate::config::{BasicCredentials, SubmissionMode};
 use crate::events::{now_ms, ForwardJob, MachineId, RoundInfo, SubmissionRecord};
 use crate::filter::{Filter, HeldBack, Offer};
 use crate::forwarder::Forwarder;
+use crate::history::HistoryBook;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::limits::{ConnectionLimiter, RateLimiter};
 use crate::protocol::{code, NonceSubmission};
@@ -52,6 +54,8 @@ pub struct Context {
     pub forwarder: Forwarder,
     pub verifier: Option<VerifyStage>,
     pub stats: Arc<Stats>,
+    /// The hourly history `/history` answers from.
+    pub history: Arc<HistoryBook>,
     pub store: Option<StoreSender>,
     pub bender: TimeBender,
     pub mode: SubmissionMode,
@@ -72,9 +76,13 @@ pub fn handle(ctx: &Context, request: HttpRequest) -> HttpResponse {
         ("GET" | "HEAD", "/health") => health(ctx),
         ("GET" | "HEAD", "/stats") if ctx.stats_on_miner_port => stats_json(ctx),
         ("GET" | "HEAD", "/metrics") if ctx.stats_on_miner_port => metrics_text(ctx),
+        ("GET" | "HEAD", "/history") if ctx.stats_on_miner_port => {
+            let (status, body) = crate::history::answer(&ctx.history, &request.query, now_ms());
+            HttpResponse::json(status, body).with_header("Cache-Control", "no-store".into())
+        }
         (_, "/") => HttpResponse::method_not_allowed("POST"),
         (_, "/health") => HttpResponse::method_not_allowed("GET, HEAD"),
-        (_, "/stats" | "/metrics") if ctx.stats_on_miner_port => {
+        (_, "/stats" | "/metrics" | "/history") if ctx.stats_on_miner_port => {
             HttpResponse::method_not_allowed("GET, HEAD")
         }
         _ => HttpResponse::not_found(),
@@ -142,7 +150,10 @@ fn known_method(method: &str) -> &'static str {
 /// `request` names the submitting machine; only submissions need it, so it is read there.
 fn dispatch(ctx: &Context, call: &Call, request: &HttpRequest) -> CallResult {
     match call.method {
-        "get_mining_info" => get_mining_info(ctx),
+        "get_mining_info" => {
+            ctx.stats.record_poll(&machine_key(request), now_ms());
+            get_mining_info(ctx)
+        }
         "submit_nonce" => {
             let submission = submit_params::submission(&call.params)?;
             submit_nonce(ctx, submission, &machine_id(request))
@@ -342,14 +353,22 @@ fn find_served_round(ctx: &Context, s: &NonceSubmission) -> Option<RoundCheck> {
 
 /// `X-Miner` (or the older `X-Minername`) when sent, cleaned and bounded; else the client IP.
 pub fn machine_id(request: &HttpRequest) -> MachineId {
+    match machine_key(request) {
+        Cow::Borrowed(name) => name.into(),
+        Cow::Owned(name) => name.into(),
+    }
+}
+
+/// The machine's name as [`machine_id`] gives it, borrowed from the request when it needs no
+/// cleaning (the usual short printable `X-Miner`), so a poll costs no allocation.
+fn machine_key(request: &HttpRequest) -> Cow<'_, str> {
     let sent = request
         .header("x-miner")
         .or_else(|| request.header("x-minername"));
-    // The usual name — short printable ASCII — needs no cleaning: one allocation, not three.
     if let Some(name) = sent.filter(|n| n.len() <= MAX_MACHINE_NAME && is_printable_ascii(n)) {
         let name = name.trim();
         if !name.is_empty() {
-            return name.into();
+            return Cow::Borrowed(name);
         }
     }
     let named = sent
@@ -362,9 +381,9 @@ pub fn machine_id(request: &HttpRequest) -> MachineId {
         .map(|name| name.trim().to_owned())
         .filter(|name| !name.is_empty());
     match (named, request.remote) {
-        (Some(name), _) => name.into(),
-        (None, Some(peer)) => peer.ip().to_string().into(),
-        (None, None) => "unknown".into(),
+        (Some(name), _) => Cow::Owned(name),
+        (None, Some(peer)) => Cow::Owned(peer.ip().to_string()),
+        (None, None) => Cow::Borrowed("unknown"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! pocx_aggregator: one mining-info cache and one filtered upstream link for a farm of PoCX
 //! miners. See ARCHITECTURE.md for the map; `app` wires the stages together.
 
+pub mod alerts;
 pub mod app;
 pub mod cache;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod events;
 pub mod filter;
 pub mod forwarder;
 pub mod handlers;
+pub mod history;
 pub mod http;
 pub mod limits;
 pub mod logging;

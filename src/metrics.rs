@@ -160,6 +160,19 @@ pub fn render_metrics(stats: &Stats, now_ms: u64, gauges: &Gauges) -> String {
         );
     }
     out.gauge("uptime_seconds", "Seconds since start.", c.uptime_secs);
+    out.family(
+        "alerts_firing",
+        "gauge",
+        "Alerts firing now, by kind (every kind listed, 0 when none fires).",
+    );
+    let alerts = stats.alerts();
+    for kind in crate::alerts::AlertKind::ALL {
+        let firing = alerts
+            .iter()
+            .filter(|a| a.kind == kind && a.state == crate::alerts::AlertState::Firing)
+            .count();
+        out.sample("alerts_firing", &[("kind", kind.as_str())], firing as u64);
+    }
     if let Some(age_ms) = gauges.mining_info_age_ms {
         out.gauge_f64(
             "mining_info_age_seconds",

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::alerts::notify::Notifier;
+use crate::alerts::AlertStage;
 use crate::cache::{CacheRefresher, MiningInfoCache};
 use crate::config::Config;
 use crate::dashboard::{self, DashboardContext};
@@ -28,6 +30,7 @@ use crate::events::{now_ms, OutcomeRecord, OutcomeSink};
 use crate::filter::{Filter, HeldBack, DEFAULT_MAX_KEYS_PER_ROUND};
 use crate::forwarder::{Forwarder, ForwarderConfig};
 use crate::handlers::{self, Context};
+use crate::history::{self, HistoryBook, HistoryFeed};
 use crate::limits::{ConnectionLimiter, RateLimiter};
 use crate::server::{HttpServer, RefusalCounts, ServerConfig};
 use crate::stats::{Gauges, Stats, UpstreamStatus};
@@ -87,6 +90,8 @@ pub struct App {
     verifier: Option<VerifyStage>,
     forwarder: Option<Forwarder>,
     store: Option<StoreWriter>,
+    alerts: Option<AlertStage>,
+    notifier: Option<Notifier>,
     stats: Arc<Stats>,
     cache: Arc<MiningInfoCache>,
     gauges: Arc<dyn Fn() -> Gauges + Send + Sync>,
@@ -104,8 +109,11 @@ impl App {
             now_ms(),
             simulation,
         ));
-        let writer = open_store(config, &stats)?;
+        let book = Arc::new(HistoryBook::new());
+        let writer = open_store(config, &stats, &book)?;
         let store = Some(writer.sender());
+        // Before the miner port opens: the counts restored from the store are the baseline.
+        let history_feed = HistoryFeed::new(book.clone(), store.clone(), &stats, now_ms());
         let cache = Arc::new(MiningInfoCache::new());
         let filter = Arc::new(Mutex::new(Filter::new(
             config.upstream.submission_mode,
@@ -174,6 +182,7 @@ impl App {
             forwarder: forwarder.clone(),
             verifier: verifier.clone(),
             stats: stats.clone(),
+            history: book.clone(),
             store: store.clone(),
             bender,
             mode: config.upstream.submission_mode,
@@ -196,8 +205,28 @@ impl App {
             Arc::new(move |request| handlers::handle(&context, request)),
         )
         .map_err(AppError::Listen)?;
+        let notifier = config
+            .alerts
+            .webhook
+            .clone()
+            .map(|webhook| Notifier::spawn(webhook, config.alerts.repeat))
+            .transpose()
+            .map_err(AppError::Thread)?;
+        let on_change = match &notifier {
+            Some(notifier) => notifier.on_change(),
+            None => Box::new(|_: &crate::alerts::Alert| {}),
+        };
+        let alerts = AlertStage::spawn(
+            config.alerts.clone(),
+            stats.clone(),
+            on_change,
+            history_feed,
+        )
+        .map_err(AppError::Thread)?;
         let dashboard_server = if config.dashboard.enabled {
-            Some(start_dashboard(config, &stats, &cache, &gauges, &refusals)?)
+            Some(start_dashboard(
+                config, &stats, &book, &cache, &gauges, &refusals,
+            )?)
         } else {
             None
         };
@@ -218,6 +247,8 @@ impl App {
             verifier,
             forwarder: Some(forwarder),
             store: Some(writer),
+            alerts: Some(alerts),
+            notifier,
             stats,
             cache,
             gauges,
@@ -260,6 +291,12 @@ impl App {
         if let Some(refresher) = self.refresher.take() {
             refresher.shutdown();
         }
+        if let Some(alerts) = self.alerts.take() {
+            alerts.shutdown();
+        }
+        if let Some(mut notifier) = self.notifier.take() {
+            notifier.shutdown();
+        }
         if let Some(verifier) = self.verifier.take() {
             verifier.shutdown();
         }
@@ -281,7 +318,11 @@ impl Drop for App {
     }
 }
 
-fn open_store(config: &Config, stats: &Arc<Stats>) -> Result<StoreWriter, AppError> {
+fn open_store(
+    config: &Config,
+    stats: &Arc<Stats>,
+    book: &HistoryBook,
+) -> Result<StoreWriter, AppError> {
     let path: &PathBuf = &config.database.path;
     let options = StoreOptions {
         retention_days: config.database.retention_days,
@@ -295,6 +336,17 @@ fn open_store(config: &Config, stats: &Arc<Stats>) -> Result<StoreWriter, AppErr
         Ok(history) => stats.restore(&history),
         Err(e) => log::warn!(
             "statistics start empty: cannot read history from {}: {e}",
+            path.display()
+        ),
+    }
+    let week = history::KEPT_HOURS * history::MS_PER_HOUR;
+    match store::load_hourly(path, history::hour_of(now_ms()).saturating_sub(week)) {
+        Ok(hourly) => {
+            hourly.hours.iter().for_each(|record| book.add(record));
+            hourly.alerts.iter().for_each(|alert| book.add_alert(alert));
+        }
+        Err(e) => log::warn!(
+            "history charts start empty: cannot read them from {}: {e}",
             path.display()
         ),
     }
@@ -400,6 +452,7 @@ fn server_config(
 fn start_dashboard(
     config: &Config,
     stats: &Arc<Stats>,
+    book: &Arc<HistoryBook>,
     cache: &Arc<MiningInfoCache>,
     gauges: &Arc<dyn Fn() -> Gauges + Send + Sync>,
     refusals: &Arc<RefusalCounts>,
@@ -408,10 +461,12 @@ fn start_dashboard(
     let (s2, g2) = (stats.clone(), gauges.clone());
     let (c3, g3) = (cache.clone(), gauges.clone());
     let ttl = config.cache.mining_info_ttl;
+    let book = book.clone();
     let context = DashboardContext {
         stats_json: Arc::new(move || s1.snapshot_json(now_ms(), &g1()).to_string()),
         metrics_text: Arc::new(move || crate::metrics::render_metrics(&s2, now_ms(), &g2())),
         health_json: Arc::new(move || handlers::health_report(&c3, &g3(), ttl)),
+        history_json: Arc::new(move |query| history::answer(&book, query, now_ms())),
         auth: config.dashboard.auth.clone(),
     };
     HttpServer::start(

@@ -85,3 +85,23 @@ pub const LOG_FILE: &str = "aggregator.log";
 
 /// Largest configuration file read, in bytes.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
+
+/// `alerts.machine_silent_secs`.
+pub const MACHINE_SILENT_SECS: u64 = 120;
+/// `alerts.idle_rounds`.
+pub const IDLE_ROUNDS: u64 = 10;
+/// Largest accepted `alerts.idle_rounds`: the per-machine round history holds 64 rounds, and
+/// the rounds before the idle ones say whether the machine used to submit.
+pub const MAX_IDLE_ROUNDS: u64 = 40;
+/// `alerts.upstream_down_secs`.
+pub const UPSTREAM_DOWN_SECS: u64 = 60;
+/// `alerts.failed_forwards`.
+pub const FAILED_FORWARDS: u64 = 5;
+/// Largest accepted `alerts.failed_forwards`.
+pub const MAX_FAILED_FORWARDS: u64 = 10_000;
+/// `alerts.webhook_format`.
+pub const WEBHOOK_FORMAT: &str = "json";
+/// `alerts.repeat_secs`.
+pub const REPEAT_SECS: u64 = 3_600;
+/// Longest accepted alert duration setting: one week.
+pub const MAX_ALERT_SECS: u64 = 7 * 86_400;

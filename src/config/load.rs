@@ -18,9 +18,10 @@ use super::error::{printable, ConfigError, Problem};
 use super::schema;
 use super::section::Section;
 use super::upstream::upstream_settings;
+use super::url::check_url;
 use super::{
-    BasicCredentials, CacheSettings, Config, DashboardSettings, DatabaseSettings, HeadLimits,
-    LoggingSettings, ServerSettings,
+    AlertSettings, BasicCredentials, CacheSettings, Config, DashboardSettings, DatabaseSettings,
+    HeadLimits, LoggingSettings, ServerSettings, Webhook, WebhookFormat,
 };
 
 /// Reads and checks the configuration file at `path`.
@@ -82,6 +83,7 @@ struct Sections<'a> {
     dashboard: Section<'a>,
     dashboard_auth: Section<'a>,
     logging: Section<'a>,
+    alerts: Section<'a>,
 }
 
 impl<'a> Sections<'a> {
@@ -97,6 +99,7 @@ impl<'a> Sections<'a> {
         let dashboard = top.section("dashboard", schema::DASHBOARD)?;
         let dashboard_auth = dashboard.section("auth", schema::CREDENTIALS)?;
         let logging = top.section("logging", schema::LOGGING)?;
+        let alerts = top.section("alerts", schema::ALERTS)?;
         Ok(Sections {
             top,
             server,
@@ -109,6 +112,7 @@ impl<'a> Sections<'a> {
             dashboard,
             dashboard_auth,
             logging,
+            alerts,
         })
     }
 }
@@ -123,6 +127,7 @@ fn from_document(document: &Value) -> Result<Config, ConfigError> {
     let dashboard = dashboard_settings(&sections, listen_address)?;
     let server = server_settings(&sections, dashboard.enabled)?;
     let logging = logging_settings(&sections.logging)?;
+    let alerts = alert_settings(&sections.alerts)?;
     Ok(Config {
         listen_address,
         block_time_secs,
@@ -132,6 +137,7 @@ fn from_document(document: &Value) -> Result<Config, ConfigError> {
         database,
         dashboard,
         logging,
+        alerts,
     })
 }
 
@@ -395,6 +401,60 @@ fn logging_settings(logging: &Section) -> Result<LoggingSettings, ConfigError> {
             .map(PathBuf::from),
     };
     Ok(LoggingSettings { level, file })
+}
+
+fn alert_settings(alerts: &Section) -> Result<AlertSettings, ConfigError> {
+    let secs = |key, default| -> Result<Duration, ConfigError> {
+        let value = alerts.uint(key, 1, defaults::MAX_ALERT_SECS)?;
+        Ok(Duration::from_secs(value.unwrap_or(default)))
+    };
+    let count = |key, max, default| -> Result<u32, ConfigError> {
+        let value = alerts.uint(key, 1, max)?.unwrap_or(default);
+        Ok(u32::try_from(value).unwrap_or(u32::MAX))
+    };
+    let format = match alerts
+        .choice("webhook_format", &WebhookFormat::NAMES)?
+        .unwrap_or(defaults::WEBHOOK_FORMAT)
+    {
+        "slack" => WebhookFormat::Slack,
+        "discord" => WebhookFormat::Discord,
+        "ntfy" => WebhookFormat::Ntfy,
+        _ => WebhookFormat::Json,
+    };
+    let webhook = match alerts.text("webhook_url")? {
+        Some(url) => {
+            check_url(url)
+                .map_err(|rule| ConfigError::invalid(alerts.path_of("webhook_url"), rule))?;
+            Some(Webhook {
+                url: url.to_string(),
+                format,
+            })
+        }
+        None if alerts.is_set("webhook_format") => {
+            let hint = Some("when `alerts.webhook_format` is given");
+            return Err(ConfigError::key(
+                alerts.path_of("webhook_url"),
+                Problem::Required { hint },
+            ));
+        }
+        None => None,
+    };
+    Ok(AlertSettings {
+        machine_silent: secs("machine_silent_secs", defaults::MACHINE_SILENT_SECS)?,
+        idle_rounds: count(
+            "idle_rounds",
+            defaults::MAX_IDLE_ROUNDS,
+            defaults::IDLE_ROUNDS,
+        )?,
+        upstream_down: secs("upstream_down_secs", defaults::UPSTREAM_DOWN_SECS)?,
+        failed_forwards: count(
+            "failed_forwards",
+            defaults::MAX_FAILED_FORWARDS,
+            defaults::FAILED_FORWARDS,
+        )?,
+        webhook,
+        repeat: secs("repeat_secs", defaults::REPEAT_SECS)?,
+    })
 }
 
 /// Most aliases (`*name`) a configuration may use. YAML aliases can expand a small text into a

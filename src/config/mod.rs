@@ -25,7 +25,7 @@ mod tests;
 
 pub use error::{ConfigError, Problem};
 pub use load::{from_yaml_str, load_file};
-pub use url::mask_url;
+pub use url::{mask_url, mask_webhook_url};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +46,7 @@ pub struct Config {
     pub database: DatabaseSettings,
     pub dashboard: DashboardSettings,
     pub logging: LoggingSettings,
+    pub alerts: AlertSettings,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,4 +147,54 @@ pub struct DashboardSettings {
 pub struct LoggingSettings {
     pub level: log::LevelFilter,
     pub file: Option<PathBuf>,
+}
+
+/// When the alerts fire and where they are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertSettings {
+    /// A machine that polled regularly and has not polled for this long is silent.
+    pub machine_silent: Duration,
+    /// Rounds without a submission after which a machine that used to submit is idle.
+    pub idle_rounds: u32,
+    /// How long the upstream may be unreachable before it is an alert.
+    pub upstream_down: Duration,
+    /// Forwards in a row rejected or dropped before it is an alert.
+    pub failed_forwards: u32,
+    pub webhook: Option<Webhook>,
+    /// At most one message per subject this often while an alert keeps firing.
+    pub repeat: Duration,
+}
+
+/// Where alert notifications are POSTed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// `http://` or `https://`; may carry credentials (masked wherever it is shown).
+    pub url: String,
+    pub format: WebhookFormat,
+}
+
+/// The body a webhook receiver expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// The structured alert.
+    Json,
+    /// Slack and Mattermost incoming webhooks (`{"text": …}`).
+    Slack,
+    /// Discord webhooks (`{"content": …}`).
+    Discord,
+    /// ntfy topics (plain text with a `Title` header).
+    Ntfy,
+}
+
+impl WebhookFormat {
+    pub const NAMES: [&'static str; 4] = ["json", "slack", "discord", "ntfy"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFormat::Json => "json",
+            WebhookFormat::Slack => "slack",
+            WebhookFormat::Discord => "discord",
+            WebhookFormat::Ntfy => "ntfy",
+        }
+    }
 }

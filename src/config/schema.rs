@@ -13,6 +13,7 @@ pub(crate) const TOP: &[&str] = &[
     "database",
     "dashboard",
     "logging",
+    "alerts",
 ];
 
 pub(crate) const SERVER: &[&str] = &[
@@ -62,6 +63,16 @@ pub(crate) const DASHBOARD: &[&str] = &["enabled", "listen_address", "auth"];
 
 pub(crate) const LOGGING: &[&str] = &["level", "file"];
 
+pub(crate) const ALERTS: &[&str] = &[
+    "machine_silent_secs",
+    "idle_rounds",
+    "upstream_down_secs",
+    "failed_forwards",
+    "webhook_url",
+    "webhook_format",
+    "repeat_secs",
+];
+
 /// Every section by its path, for suggesting a key that belongs somewhere else.
 pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
     ("", TOP),
@@ -75,4 +86,5 @@ pub(crate) const SECTIONS: &[(&str, &[&str])] = &[
     ("dashboard", DASHBOARD),
     ("dashboard.auth", CREDENTIALS),
     ("logging", LOGGING),
+    ("alerts", ALERTS),
 ];

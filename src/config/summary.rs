@@ -6,7 +6,7 @@
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::url::mask_url;
+use super::url::{mask_url, mask_webhook_url};
 use super::{BasicCredentials, Config, UpstreamAuth};
 
 /// What every secret prints as.
@@ -101,6 +101,19 @@ impl Config {
             None => "none".to_string(),
         };
         line("logging.file", file);
+
+        let alerts = &self.alerts;
+        line("alerts.machine_silent_secs", secs(alerts.machine_silent));
+        line("alerts.idle_rounds", alerts.idle_rounds.to_string());
+        line("alerts.upstream_down_secs", secs(alerts.upstream_down));
+        line("alerts.failed_forwards", alerts.failed_forwards.to_string());
+        let (url, format) = match &alerts.webhook {
+            Some(webhook) => (mask_webhook_url(&webhook.url), webhook.format.as_str()),
+            None => ("none".to_string(), "none"),
+        };
+        line("alerts.webhook_url", url);
+        line("alerts.webhook_format", format.to_string());
+        line("alerts.repeat_secs", secs(alerts.repeat));
         lines.join("\n")
     }
 

@@ -133,6 +133,22 @@ fn check_port(port: &str) -> Result<(), String> {
     }
 }
 
+/// A webhook URL as it may be shown: [`mask_url`] with the path replaced by `***` too. Slack,
+/// Discord and ntfy put the secret that lets anyone post in the path, not in the user info.
+pub fn mask_webhook_url(url: &str) -> String {
+    let masked = mask_url(url);
+    let Some(parts) = split_url(&masked) else {
+        return masked;
+    };
+    let kept = masked.len().saturating_sub(parts.rest.len());
+    let origin = masked.get(..kept).unwrap_or("");
+    if parts.rest.is_empty() || parts.rest == "/" {
+        origin.to_string()
+    } else {
+        format!("{origin}/***")
+    }
+}
+
 /// The URL with user info and query values replaced by `***`, safe to log and display.
 ///
 /// `http://user:secret@pool.example.com/pocx?key=abc` becomes

@@ -1,7 +1,8 @@
 //! The web dashboard: one self-contained page plus the JSON and text endpoints it and monitoring
 //! tools read.
 //!
-//! Owns the routing of the dashboard port (`GET /`, `/stats`, `/metrics`, `/health`), the optional
+//! Owns the routing of the dashboard port (`GET /`, `/stats`, `/metrics`, `/health`, `/history`),
+//! the optional
 //! Basic authentication in front of all of them, and the page itself (HTML, CSS and JS embedded in
 //! the binary, so it works offline on a farm LAN with no CDN or web fonts).
 //!
@@ -40,6 +41,9 @@ const PAGE_CSP: &str =
 
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// An answer (status code and JSON body) to a query string.
+pub type QueryAnswer = dyn Fn(&str) -> (u16, String) + Send + Sync;
+
 /// What the dashboard serves, as closures so it does not depend on the statistics types.
 pub struct DashboardContext {
     /// The `/stats` document (see the schema in the interface notes).
@@ -48,6 +52,8 @@ pub struct DashboardContext {
     pub metrics_text: Arc<dyn Fn() -> String + Send + Sync>,
     /// Status code and JSON body for `/health`.
     pub health_json: Arc<dyn Fn() -> (u16, String) + Send + Sync>,
+    /// Status code and JSON body for `/history`, given the query string.
+    pub history_json: Arc<QueryAnswer>,
     /// When set, every route asks for these Basic credentials.
     pub auth: Option<BasicCredentials>,
 }
@@ -59,6 +65,7 @@ enum Route {
     Stats,
     Metrics,
     Health,
+    History,
 }
 
 impl Route {
@@ -68,6 +75,7 @@ impl Route {
             "/stats" => Some(Route::Stats),
             "/metrics" => Some(Route::Metrics),
             "/health" => Some(Route::Health),
+            "/history" => Some(Route::History),
             _ => None,
         }
     }
@@ -100,6 +108,10 @@ pub fn handle(ctx: &DashboardContext, req: HttpRequest) -> HttpResponse {
         )),
         Route::Health => {
             let (status, body) = (ctx.health_json)();
+            no_store(HttpResponse::json(status, body))
+        }
+        Route::History => {
+            let (status, body) = (ctx.history_json)(&req.query);
             no_store(HttpResponse::json(status, body))
         }
     }

@@ -1,13 +1,16 @@
 'use strict';
-// Dashboard page: polls ./stats and draws it. Everything that came from miners or the upstream is
+// Dashboard page: polls ./stats and draws it; polls ./history for the capacity charts. Everything that came from miners or the upstream is
 // put into the DOM with textContent / setAttribute only, never parsed as HTML.
 (function () {
   var REFRESH_MS = 5000, TIMEOUT_MS = 3000, DASH = '\u2014';
+  // History changes by the hour: a minute between loads is plenty. Charts for the largest machines.
+  var HISTORY_MS = 60000, HISTORY_MACHINES = 12, HOUR_MS = 3600000;
   var SVGNS = 'http://www.w3.org/2000/svg';
   var st = {
     data: null, skew: 0, lastOk: 0, failSince: 0, why: '',
     sort: { accounts: { key: 'capacity_tib', dir: -1 }, machines: { key: 'capacity_tib', dir: -1 } },
-    open: { accounts: new Set(), machines: new Set() }
+    open: { accounts: new Set(), machines: new Set() },
+    range: '24h', hist: { docs: null, at: 0, seq: 0, key: '' }
   };
 
   function $(id) { return document.getElementById(id); }
@@ -287,8 +290,120 @@
     return tr;
   }
 
+  // The banner above the cards: every firing alert, one line each; hidden while none fires.
+  function renderAlerts(d) {
+    var firing = arr(d.alerts).map(obj).filter(function (a) { return a.state === 'firing'; });
+    var list = $('alerts-list');
+    list.textContent = '';
+    firing.forEach(function (a) {
+      var li = el('li', null, str(a.message) || str(a.kind) || DASH);
+      li.setAttribute('data-kind', str(a.kind) || '');
+      li.appendChild(el('span', 'muted', ' \u00b7 ' + (str(a.kind) || '') + ' since ' + since(a.since_ms)));
+      list.appendChild(li);
+    });
+    $('alerts-title').textContent = firing.length === 1 ? '1 ALERT' : firing.length + ' ALERTS';
+    $('alerts').hidden = firing.length === 0;
+  }
+
+  // The capacity history: the farm's chart and one per machine (the largest first), each from
+  // its own ./history answer, with the alert changes in the range marked as flagged lines.
+  function historySubjects(d) {
+    var ms = arr(d.machines).map(obj).filter(function (m) { return str(m.machine) !== null; });
+    ms.sort(function (a, b) { return (num(b.capacity_tib) || 0) - (num(a.capacity_tib) || 0); });
+    return ms.slice(0, HISTORY_MACHINES).map(function (m) { return m.machine; });
+  }
+  function fetchHistory(subject, kind, range) {
+    var ctl = new AbortController(), timer = setTimeout(function () { ctl.abort(); }, TIMEOUT_MS);
+    var url = 'history?subject=' + encodeURIComponent(subject) + '&kind=' + kind + '&range=' + range;
+    return fetch(url, { cache: 'no-store', signal: ctl.signal, headers: { Accept: 'application/json' } })
+      .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json(); })
+      .then(function (doc) { clearTimeout(timer); return obj(doc); },
+        function () { clearTimeout(timer); return null; });
+  }
+  function loadHistory() {
+    if (!st.data) return;
+    var range = st.range, seq = ++st.hist.seq, machines = historySubjects(st.data);
+    st.hist.at = Date.now();
+    st.hist.key = machines.join('\n');
+    var wanted = [fetchHistory('farm', 'farm', range)].concat(machines.map(function (m) { return fetchHistory(m, 'machine', range); }));
+    Promise.all(wanted).then(function (docs) {
+      if (seq !== st.hist.seq) return; // a newer load (another range) took over
+      st.hist.docs = { farm: docs[0], machines: machines.map(function (m, i) { return { name: m, doc: docs[i + 1] }; }) };
+      renderHistory();
+    });
+  }
+  function historyDue(d) {
+    return !st.hist.at || Date.now() - st.hist.at >= HISTORY_MS || historySubjects(d).join('\n') !== st.hist.key;
+  }
+  function renderHistory() {
+    var h = st.hist.docs;
+    if (!h) return;
+    drawHistory($('h-farm'), h.farm, 200);
+    var plots = [], boxes = arr(h.machines).map(function (m) {
+      var box = el('div', 'chart hbox'), title = el('h3', null, m.name), plot = el('div');
+      box.setAttribute('data-subject', m.name);
+      title.title = m.name;
+      box.append(title, plot);
+      plots.push({ host: plot, doc: m.doc });
+      return box;
+    });
+    var host = $('h-machines');
+    host.replaceChildren.apply(host, boxes);
+    // Drawn once in place, at the width the grid gives them.
+    plots.forEach(function (p) { drawHistory(p.host, p.doc, 130); });
+  }
+  function fmtWhen(ms, week) {
+    var d = new Date(ms);
+    return week ? (d.getMonth() + 1) + '/' + d.getDate() + ' ' + pad2(d.getHours()) + 'h' : pad2(d.getHours()) + ':' + pad2(d.getMinutes());
+  }
+  function drawHistory(host, doc, H) {
+    if (!doc) { host.replaceChildren(el('div', 'empty', 'history not available')); return; }
+    var week = doc.range === '7d', from = num(doc.from_ms), to = num(doc.to_ms);
+    var pts = arr(doc.points).map(obj).filter(function (p) { return num(p.hour_ms) !== null && num(p.capacity_tib) !== null; });
+    var marks = arr(doc.alerts).map(obj).filter(function (a) { return num(a.since_ms) !== null; });
+    if (from === null || to === null || to <= from) { host.replaceChildren(el('div', 'empty', 'history not available')); return; }
+    if (!pts.length && !marks.length) { host.replaceChildren(el('div', 'empty', 'no finished rounds in this range yet')); return; }
+    var W = Math.max(240, Math.min(1000, host.clientWidth || 640)), L = W < 400 ? 56 : 64, R = 12, T = 10, B = 22;
+    var max = pts.reduce(function (m, p) { return Math.max(m, p.capacity_tib); }, 0), top = max > 0 ? max * 1.15 : 1;
+    var s = sv('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'capacity per hour' });
+    function x(ms) { return L + (W - L - R) * (Math.min(Math.max(ms, from), to) - from) / (to - from); }
+    function y(v) { return T + (H - T - B) * (1 - v / top); }
+    [0, 0.5, 1].forEach(function (f) {
+      var gy = y(top * f);
+      sv('line', { x1: L, x2: W - R, y1: gy, y2: gy, 'class': 'grid' }, s);
+      sv('text', { x: L - 6, y: gy + 4, 'text-anchor': 'end', 'class': 'axis' }, s).textContent = fmtCap(top * f);
+    });
+    var ticks = W < 400 ? 2 : 4;
+    for (var k = 0; k <= ticks; k++) {
+      var t = from + (to - from) * k / ticks;
+      sv('text', { x: x(t), y: H - 6, 'text-anchor': k === 0 ? 'start' : k === ticks ? 'end' : 'middle', 'class': 'axis' }, s).textContent = fmtWhen(t, week);
+    }
+    // One point per hour at its middle; a missing hour breaks the line.
+    var path = '', last = null;
+    pts.forEach(function (p) {
+      var px = x(p.hour_ms + HOUR_MS / 2).toFixed(1), py = y(p.capacity_tib).toFixed(1);
+      path += (last !== null && p.hour_ms - last <= HOUR_MS ? 'L' : 'M') + px + ' ' + py;
+      last = p.hour_ms;
+    });
+    if (path) sv('path', { d: path, 'class': 'line' }, s);
+    pts.forEach(function (p) {
+      var c = sv('circle', { cx: x(p.hour_ms + HOUR_MS / 2).toFixed(1), cy: y(p.capacity_tib).toFixed(1), r: H > 150 ? 3 : 2.5, 'class': 'pt' }, s);
+      sv('title', {}, c).textContent = fmtWhen(p.hour_ms, true) + '  ' + fmtCap(p.capacity_tib) + '  \u00b7 ' +
+        fmtInt(p.rounds) + ' rounds \u00b7 ' + fmtInt(p.submissions) + ' submissions';
+    });
+    marks.forEach(function (a) {
+      var cls = a.state === 'firing' ? ' fire' : ' res', ax = x(a.since_ms).toFixed(1);
+      var g = sv('g', { 'class': 'alert-mark', 'data-kind': str(a.kind) || '' }, s);
+      sv('line', { x1: ax, x2: ax, y1: T, y2: H - B, 'class': 'amark' + cls }, g);
+      var flag = sv('path', { d: 'M' + ax + ' ' + T + 'l7 4l-7 4z', 'class': 'aflag' + cls }, g);
+      sv('title', {}, flag).textContent = (str(a.kind) || '') + ' ' + (a.state === 'firing' ? 'fired' : 'resolved') + ' ' +
+        fmtWhen(a.since_ms, true) + ': ' + (str(a.message) || DASH);
+    });
+    host.replaceChildren(s);
+  }
+
   function render(d) {
-    [renderHead, renderRound, renderUpstream, renderBest, renderFarm, renderChart, renderBars,
+    [renderHead, renderAlerts, renderRound, renderUpstream, renderBest, renderFarm, renderChart, renderBars,
       function (x) { renderTable('accounts', x); }, function (x) { renderTable('machines', x); }]
       .forEach(function (f) {
         try { f(d); } catch (e) { if (window.console) console.error(e); }
@@ -334,6 +449,7 @@
         setFresh();
         render(d);
         tick();
+        if (historyDue(d)) loadHistory();
       })
       .catch(function (e) {
         clearTimeout(timer);
@@ -347,7 +463,16 @@
   var resizeTimer = 0;
   window.addEventListener('resize', function () {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(function () { if (st.data) renderChart(st.data); }, 150);
+    resizeTimer = setTimeout(function () { if (st.data) renderChart(st.data); renderHistory(); }, 150);
+  });
+  Array.prototype.forEach.call(document.querySelectorAll('#history .switch button'), function (b) {
+    b.addEventListener('click', function () {
+      st.range = b.getAttribute('data-range') === '7d' ? '7d' : '24h';
+      Array.prototype.forEach.call(document.querySelectorAll('#history .switch button'), function (o) {
+        o.className = o === b ? 'on' : '';
+      });
+      loadHistory();
+    });
   });
   buildHead('accounts');
   buildHead('machines');

@@ -82,12 +82,17 @@ pub fn plan_round(
     plan
 }
 
+/// The best raw quality a plot of `capacity_tib` finds in one round: exponentially distributed
+/// (the minimum of many uniform draws is) with mean 2^42 / capacity_TiB.
+pub(crate) fn round_best(rng: &mut SimRng, capacity_tib: f64) -> f64 {
+    let mean_best = (1u64 << 42) as f64 / capacity_tib.max(1e-6);
+    mean_best * -(1.0 - rng.next_f64()).ln()
+}
+
 /// The qualities one account's scan reports, in the order found: a falling chain ending at
 /// the round's best, with some worse-than-previous values mixed in.
 fn scan_qualities(rng: &mut SimRng, capacity_tib: f64, count: usize) -> Vec<u64> {
-    let mean_best = (1u64 << 42) as f64 / capacity_tib.max(1e-6);
-    // Exponentially distributed best quality, as the minimum of many uniform draws is.
-    let best = mean_best * -(1.0 - rng.next_f64()).ln();
+    let best = round_best(rng, capacity_tib);
     let mut chain = vec![best.max(1.0); count];
     for k in (0..count.saturating_sub(1)).rev() {
         let next = chain.get(k + 1).copied().unwrap_or(best);

@@ -44,8 +44,8 @@ pub struct SimMinersConfig {
     pub poll_interval: Duration,
     /// Submissions per miner per round, shared between its accounts.
     pub submits_per_round: usize,
-    /// Send `X-Miner: sim-miner-N`.
-    pub machine_names: bool,
+    /// Send `X-Miner: <this>-N` (N counts the miners from 0); `None` sends no name.
+    pub machine_names: Option<String>,
     pub seed: u64,
 }
 
@@ -57,7 +57,7 @@ impl Default for SimMinersConfig {
             accounts_per_miner: 2,
             poll_interval: Duration::from_secs(1),
             submits_per_round: 4,
-            machine_names: true,
+            machine_names: Some("sim-miner".into()),
             seed: 1,
         }
     }
@@ -115,7 +115,9 @@ impl SimMiners {
                 .checked_add(spacing.saturating_mul(u32::try_from(index).unwrap_or(u32::MAX)))
                 .unwrap_or(started);
             let miner = Miner::new(
-                cfg.machine_names.then(|| format!("sim-miner-{index}")),
+                cfg.machine_names
+                    .as_ref()
+                    .map(|prefix| format!("{prefix}-{index}")),
                 QuickResolver::agent(agent_config.clone()),
                 accounts_for(cfg.seed, index, cfg.accounts_per_miner),
                 SimRng::for_stream(cfg.seed, u64::MAX - index as u64),

@@ -22,7 +22,7 @@ fn simulated_miners_poll_and_submit_without_errors() {
         accounts_per_miner: 2,
         poll_interval: Duration::from_millis(50),
         submits_per_round: 3,
-        machine_names: true,
+        machine_names: Some("sim-miner".into()),
         seed: 11,
     });
     // Until every miner has sent its round's submissions (bounded).
@@ -59,7 +59,7 @@ fn simulated_miners_notice_new_rounds_and_count_failures() {
         accounts_per_miner: 1,
         poll_interval: Duration::from_millis(30),
         submits_per_round: 1,
-        machine_names: false,
+        machine_names: None,
         seed: 3,
     });
     let wait_for = |what: &dyn Fn(&MinerStats) -> bool| {

@@ -18,12 +18,12 @@
 
 mod chain;
 mod driver;
-mod farm;
+pub(crate) mod farm;
 mod held_port;
 pub(crate) mod http1;
 mod listener;
 mod miners;
-mod rng;
+pub(crate) mod rng;
 mod service;
 mod upstream;
 

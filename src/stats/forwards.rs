@@ -22,6 +22,22 @@ pub(super) struct ForwardCounters {
     pub dropped_by_reason: [u64; DropReason::ALL.len()],
     pub rejected_by_code: BTreeMap<i64, u64>,
     pub rejected_other_codes: u64,
+    /// Outcomes in a row, up to now, that were rejected or dropped for the upstream's sake
+    /// (see [`counts_as_failure`]); an acceptance ends the streak.
+    pub failed_streak: u64,
+}
+
+/// Whether an outcome says forwarding is failing. A superseded submission, a forged claim and
+/// a shutdown say nothing about the upstream.
+fn counts_as_failure(outcome: &Outcome) -> Option<bool> {
+    match outcome {
+        Outcome::Accepted { .. } => Some(false),
+        Outcome::Rejected { .. } => Some(true),
+        Outcome::Dropped(
+            DropReason::Superseded | DropReason::FailedVerification | DropReason::Shutdown,
+        ) => None,
+        Outcome::Dropped(_) => Some(true),
+    }
 }
 
 /// Position of a reason in [`DropReason::ALL`].
@@ -34,6 +50,11 @@ pub(super) fn reason_index(reason: DropReason) -> usize {
 
 impl ForwardCounters {
     pub(super) fn record(&mut self, outcome: &Outcome, attempts: u32) {
+        match counts_as_failure(outcome) {
+            Some(true) => self.failed_streak = self.failed_streak.saturating_add(1),
+            Some(false) => self.failed_streak = 0,
+            None => {}
+        }
         let code = match outcome {
             Outcome::Rejected { code, .. } => Some(*code),
             _ => None,

@@ -1,9 +1,10 @@
 //! In-memory mining statistics: per account, per machine, per round, forwards and upstream.
 //!
-//! In: calls from the request workers (`record_submission`, `record_request`), the forwarder's
-//! outcome sink (`record_outcome`), the cache thread (`on_new_round`, `set_upstream`), and the
-//! store's history once at start-up (`restore`). Out: the `/stats` JSON (`snapshot_json`) and
-//! the values `/metrics` renders (`counters`, the latency histograms).
+//! In: calls from the request workers (`record_submission`, `record_request`, `record_poll`),
+//! the forwarder's outcome sink (`record_outcome`), the cache thread (`on_new_round`,
+//! `set_upstream`), the alerts thread (`set_alerts`) and the store's history once at start-up
+//! (`restore`). Out: the `/stats` JSON (`snapshot_json`), the values `/metrics` renders
+//! (`counters`, the latency histograms, `alerts`) and the alerts thread's `alert_input`.
 //!
 //! Recording is O(1) and allocation-free for known keys, under one `parking_lot` mutex held for
 //! well under a microsecond; latency histograms are lock-free. A snapshot costs time in the
@@ -11,6 +12,7 @@
 //! bounded: at most `DEFAULT_KEY_CAP` accounts and as many machines, idle keys forgotten after a
 //! day. It does not serve HTTP and does not touch the database.
 
+mod alert_input;
 mod forwards;
 mod histogram;
 mod keys;
@@ -23,6 +25,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
+use crate::alerts::polls::PollTracker;
+use crate::alerts::Alert;
 use crate::config::SubmissionMode;
 use crate::events::{DropReason, Outcome, OutcomeRecord, RoundInfo, SubmissionRecord};
 use crate::store::{History, StoreHealth};
@@ -98,6 +102,10 @@ pub struct Stats {
     simulation: bool,
     state: Mutex<State>,
     upstream: Mutex<UpstreamStatus>,
+    /// Apart from `state`: polls are the most frequent request and must not wait for it.
+    polls: Mutex<PollTracker>,
+    /// The alerts thread's latest list.
+    alerts: Mutex<Vec<Alert>>,
     requests: LatencyHistograms,
     upstream_calls: LatencyHistograms,
 }
@@ -130,6 +138,8 @@ impl Stats {
                 submissions: 0,
             }),
             upstream: Mutex::new(UpstreamStatus::default()),
+            polls: Mutex::new(PollTracker::new(DEFAULT_KEY_CAP)),
+            alerts: Mutex::new(Vec::new()),
             requests: LatencyHistograms::default(),
             upstream_calls: LatencyHistograms::default(),
         }
@@ -142,6 +152,7 @@ impl Stats {
             state.accounts.set_cap(cap);
             state.machines.set_cap(cap);
         }
+        self.polls.lock().set_cap(cap);
         self
     }
 

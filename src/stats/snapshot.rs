@@ -87,6 +87,7 @@ fn round_row(entry: &RoundEntry) -> RoundRow {
 
 pub(super) fn build(stats: &Stats, now_ms: u64, gauges: &Gauges) -> Value {
     let upstream = stats.upstream.lock().clone();
+    let alerts: Vec<Value> = stats.alerts().iter().map(|a| a.to_json()).collect();
     let mut view = View::take(&stats.state.lock(), now_ms);
     view.accounts.sort_by(|a, b| a.name.cmp(&b.name));
     view.machines.sort_by(|a, b| a.name.cmp(&b.name));
@@ -181,6 +182,7 @@ pub(super) fn build(stats: &Stats, now_ms: u64, gauges: &Gauges) -> Value {
         "accounts": view.accounts.iter().map(|k| key_json(k, "account", "machines", seen)).collect::<Vec<_>>(),
         "machines": view.machines.iter().map(|k| key_json(k, "machine", "accounts", seen)).collect::<Vec<_>>(),
         "rounds": view.rounds.iter().map(round_json).collect::<Vec<_>>(),
+        "alerts": alerts,
     })
 }
 

@@ -2,15 +2,18 @@
 //!
 //! Submissions for the same (height, account, machine) collapse into one entry holding the best
 //! quality, the count and the first/last arrival, which the commit upserts; rounds are written
-//! once; outcomes are appended. A batch that fails to commit stays here, keeps absorbing new rows
+//! once; outcomes are appended; hourly records add up and alert changes are appended (see
+//! `hourly`). A batch that fails to commit stays here, keeps absorbing new rows
 //! and is committed whole on the next attempt. No channels and no threads of its own.
 
 use std::collections::HashMap;
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
+use super::hourly::HistoryBatch;
 use super::to_sql_int;
-use crate::events::{MachineId, Outcome, OutcomeRecord, RoundInfo, SubmissionRecord};
+use crate::alerts::Alert;
+use crate::events::{HourlyRecord, MachineId, Outcome, OutcomeRecord, RoundInfo, SubmissionRecord};
 
 /// Ordered as the table's primary key: height, then account, then machine.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61,6 +64,7 @@ pub(super) struct PendingBatch {
     rounds: Vec<RoundInfo>,
     submissions: HashMap<SubmissionKey, SubmissionTotals>,
     outcomes: Vec<OutcomeRecord>,
+    history: HistoryBatch,
     /// Rows as sent, before coalescing.
     rows: u64,
 }
@@ -77,7 +81,10 @@ impl PendingBatch {
 
     /// Distinct rows the commit will write: what memory use grows with.
     pub(super) fn distinct_rows(&self) -> usize {
-        self.rounds.len() + self.submissions.len() + self.outcomes.len()
+        self.rounds.len()
+            + self.submissions.len()
+            + self.outcomes.len()
+            + self.history.distinct_rows()
     }
 
     pub(super) fn add_round(&mut self, round: RoundInfo) {
@@ -110,6 +117,16 @@ impl PendingBatch {
         self.outcomes.push(rec);
     }
 
+    pub(super) fn add_hourly(&mut self, rec: HourlyRecord) {
+        self.rows += 1;
+        self.history.add_hourly(rec);
+    }
+
+    pub(super) fn add_alert(&mut self, alert: Alert) {
+        self.rows += 1;
+        self.history.add_alert(alert);
+    }
+
     /// Forgets everything (after a commit), keeping a modest allocation for the next batch.
     pub(super) fn clear(&mut self, keep_capacity: usize) {
         self.rounds.clear();
@@ -117,6 +134,7 @@ impl PendingBatch {
         self.submissions.shrink_to(keep_capacity);
         self.outcomes.clear();
         self.outcomes.shrink_to(keep_capacity);
+        self.history.clear();
         self.rows = 0;
     }
 
@@ -197,6 +215,7 @@ impl PendingBatch {
                     to_sql_int(o.at_ms),
                 ])?;
             }
+            self.history.write(&tx)?;
         }
         tx.commit()
     }

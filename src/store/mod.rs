@@ -1,8 +1,9 @@
-//! The SQLite history: rounds, miners' submissions and forward outcomes, written by one thread.
+//! The SQLite history: rounds, miners' submissions, forward outcomes, each subject's hourly
+//! capacity and submissions, and alert changes, written by one thread.
 //!
 //! In: [`StoreRow`]s through a crossbeam channel bounded by its length ([`StoreWriter::send`]
 //! never blocks; a full queue drops the row and counts it). Out: [`StoreHealth`] counters, and
-//! [`load_history`] for rebuilding statistics at start-up. The writer thread coalesces rows in
+//! [`load_history`] for rebuilding statistics at start-up, [`load_hourly`] for the history charts. The writer thread coalesces rows in
 //! memory and commits them in batches (every `database.batch_ms`, 1 s by default, or every
 //! few thousand rows), so request threads never touch the database and a burst of submissions
 //! costs a handful of transactions. Submissions are kept as
@@ -14,6 +15,7 @@
 
 mod batch;
 mod history;
+mod hourly;
 mod retention;
 mod schema;
 mod writer;
@@ -28,10 +30,12 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::events::{OutcomeRecord, RoundInfo, SubmissionRecord};
+use crate::alerts::Alert;
+use crate::events::{HourlyRecord, OutcomeRecord, RoundInfo, SubmissionRecord};
 
 pub use history::{load_history, History, HourCount, KeyActivity, KeyRoundBest, OutcomeTally};
 pub use history::{TallyKind, HISTORY_ROUNDS};
+pub use hourly::{load_hourly, HourlyHistory};
 pub use schema::SCHEMA_VERSION;
 
 /// Rows waiting for the writer. The writer drains far faster than miners submit (hundreds of
@@ -40,11 +44,26 @@ pub use schema::SCHEMA_VERSION;
 pub const DEFAULT_QUEUE_CAPACITY: usize = 8_192;
 
 /// One thing worth remembering.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum StoreRow {
     Round(RoundInfo),
     Submission(SubmissionRecord),
     Outcome(OutcomeRecord),
+    /// Parts of subjects' hours (parts of the same hour add up), sent together: a farm's
+    /// worth takes one place in the queue, not one per machine and account.
+    Hourly(Vec<HourlyRecord>),
+    /// An alert that began firing or resolved, as of that change.
+    Alert(Alert),
+}
+
+impl StoreRow {
+    /// Rows it counts as (in `rows_written` and `dropped_rows`): one per record it carries.
+    fn rows(&self) -> u64 {
+        match self {
+            StoreRow::Hourly(parts) => u64::try_from(parts.len()).unwrap_or(u64::MAX),
+            _ => 1,
+        }
+    }
 }
 
 /// How the writer is doing, for `/health`, `/stats` and `/metrics`.
@@ -217,15 +236,16 @@ impl StoreSender {
         // Senders at the same moment may pass this check together: the queue can exceed its
         // capacity by at most one row per sending thread.
         if self.rows.len() >= self.capacity {
-            shared.count_dropped(1);
+            shared.count_dropped(row.rows());
             if !shared.queue_full_logged.swap(true, Ordering::Relaxed) {
                 log::warn!("history queue full: dropping rows until the writer catches up");
             }
             return;
         }
+        let rows = row.rows();
         if self.rows.send(row).is_err() {
             // The writer is gone (only after shutdown).
-            shared.count_dropped(1);
+            shared.count_dropped(rows);
         }
     }
 

@@ -31,8 +31,9 @@ pub(super) fn cutoff_ms(retention_days: u32, now_ms: u64) -> Option<u64> {
 /// (all heights when there is none), walking the key from its low end; and at the heights of
 /// rounds first seen before the cutoff (through the rounds' time index) — which also finds old
 /// rows above today's heights, as after a chain that restarted lower. Outcomes and rounds have
-/// rowids and a time index. `?1` is the cutoff, `?2` the chunk size.
-const DELETE_CHUNK: [&str; 4] = [
+/// rowids and a time index; so do alert changes, and hourly rows are found through their time
+/// index (an hour goes once it began before the cutoff). `?1` is the cutoff, `?2` the chunk size.
+const DELETE_CHUNK: [&str; 6] = [
     "DELETE FROM submissions WHERE (height, account_id, machine) IN (
          SELECT height, account_id, machine FROM submissions
          WHERE height < COALESCE(
@@ -49,6 +50,10 @@ const DELETE_CHUNK: [&str; 4] = [
          (SELECT rowid FROM outcomes WHERE at_ms < ?1 LIMIT ?2)",
     "DELETE FROM rounds WHERE rowid IN
          (SELECT rowid FROM rounds WHERE first_seen_ms < ?1 LIMIT ?2)",
+    "DELETE FROM hourly WHERE (subject_kind, subject, hour_ms) IN (
+         SELECT subject_kind, subject, hour_ms FROM hourly WHERE hour_ms < ?1 LIMIT ?2)",
+    "DELETE FROM alert_changes WHERE id IN
+         (SELECT id FROM alert_changes WHERE at_ms < ?1 LIMIT ?2)",
 ];
 
 /// Deletes at most one chunk of rows older than `cutoff_ms`, with the first statement of

@@ -4,7 +4,8 @@
 //! step, so a crash mid-migration leaves the file at the last completed version. Version 1 is the
 //! original layout (rounds, one row per (height, account, machine) of submissions, forward
 //! outcomes); version 2 adds the `forwarded` count and the time indexes retention and history
-//! loading use; version 3 stores submissions by their key alone (see [`V2_TO_V3`]). No
+//! loading use; version 3 stores submissions by their key alone (see [`V2_TO_V3`]); version 4
+//! adds the hourly history of every subject and the alert changes (see [`V3_TO_V4`]). No
 //! channels; this module does not write rows or decide what to keep.
 
 use std::path::Path;
@@ -15,7 +16,7 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use super::{StoreError, StoreFailure};
 
 /// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How long a statement waits for a lock another connection holds before it fails. Nothing but
 /// the writer thread writes, so a long wait would only hide a stuck external tool.
@@ -95,8 +96,35 @@ DROP TABLE submissions;
 ALTER TABLE submissions_by_key RENAME TO submissions;
 ";
 
+/// Version 4: one row per subject (the farm, a machine, an account) and hour, with the sum of
+/// its round bests (what the capacity estimate is made from, so rows written in parts add up),
+/// the estimate itself for people reading the file, and its submissions; and every alert
+/// change, so the history charts can mark them. Both are read and pruned by time.
+const V3_TO_V4: &str = "
+CREATE TABLE hourly (
+    subject_kind TEXT    NOT NULL,
+    subject      TEXT    NOT NULL,
+    hour_ms      INTEGER NOT NULL,
+    rounds       INTEGER NOT NULL,
+    best_sum     REAL    NOT NULL,
+    capacity_tib REAL,
+    submissions  INTEGER NOT NULL,
+    PRIMARY KEY (subject_kind, subject, hour_ms)
+) WITHOUT ROWID;
+CREATE INDEX hourly_by_time ON hourly (hour_ms);
+CREATE TABLE alert_changes (
+    id      INTEGER PRIMARY KEY,
+    at_ms   INTEGER NOT NULL,
+    kind    TEXT    NOT NULL,
+    subject TEXT    NOT NULL,
+    state   TEXT    NOT NULL,
+    message TEXT    NOT NULL
+);
+CREATE INDEX alert_changes_by_time ON alert_changes (at_ms);
+";
+
 /// Migration steps in order: `STEPS[n]` takes a file from version n+1 to n+2.
-const STEPS: [&str; 2] = [V1_TO_V2, V2_TO_V3];
+const STEPS: [&str; 3] = [V1_TO_V2, V2_TO_V3, V3_TO_V4];
 
 /// Opens (creating when absent) the database for writing, checks it is writable, switches it to
 /// WAL and migrates it to [`SCHEMA_VERSION`]. Every error names the path.
@@ -213,27 +241,42 @@ mod tests {
         assert_eq!(STEPS.len() + 1, usize::try_from(SCHEMA_VERSION).unwrap());
     }
 
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+
     #[test]
     fn fresh_memory_database_migrates_to_current_version() {
         let conn = Connection::open_in_memory().unwrap();
         migrate(&conn, 0).unwrap();
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
-        let forwarded: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM pragma_table_info('submissions') WHERE name = 'forwarded'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(forwarded, 1);
-        let keyed_only: i64 = conn
-            .query_row(
-                "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'submissions'
-                 AND sql LIKE '%WITHOUT ROWID%'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(keyed_only, 1);
+        let forwarded =
+            "SELECT COUNT(*) FROM pragma_table_info('submissions') WHERE name = 'forwarded'";
+        assert_eq!(count(&conn, forwarded), 1);
+        let keyed_only = "SELECT COUNT(*) FROM sqlite_schema WHERE name = 'submissions'
+                          AND sql LIKE '%WITHOUT ROWID%'";
+        assert_eq!(count(&conn, keyed_only), 1);
+        let history =
+            "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('hourly', 'alert_changes')";
+        assert_eq!(count(&conn, history), 2);
+    }
+
+    #[test]
+    fn a_version_3_file_gains_the_history_tables_and_keeps_its_rows() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn, 0).unwrap();
+        conn.execute_batch(
+            "DROP TABLE hourly; DROP TABLE alert_changes; PRAGMA user_version = 3;
+             INSERT INTO rounds VALUES (7, 'h', 'g', 1, 1000);",
+        )
+        .unwrap();
+        migrate(&conn, 3).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        assert_eq!(count(&conn, "SELECT COUNT(*) FROM rounds"), 1);
+        conn.execute(
+            "INSERT INTO hourly VALUES ('farm', 'farm', 0, 1, 2.0, NULL, 3)",
+            [],
+        )
+        .unwrap();
     }
 }

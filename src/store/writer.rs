@@ -136,7 +136,7 @@ impl WriterLoop {
 
     fn accept(&mut self, row: StoreRow) {
         if self.pending.distinct_rows() >= self.options.max_pending_rows {
-            self.shared.count_dropped(1);
+            self.shared.count_dropped(row.rows());
             if !self.pending_full_logged {
                 self.pending_full_logged = true;
                 log::error!(
@@ -150,6 +150,8 @@ impl WriterLoop {
             StoreRow::Round(r) => self.pending.add_round(r),
             StoreRow::Submission(s) => self.pending.add_submission(s),
             StoreRow::Outcome(o) => self.pending.add_outcome(o),
+            StoreRow::Hourly(parts) => parts.into_iter().for_each(|h| self.pending.add_hourly(h)),
+            StoreRow::Alert(a) => self.pending.add_alert(a),
         }
         self.batch_started.get_or_insert_with(Instant::now);
     }

@@ -6,6 +6,7 @@
 //! handler on a local tiny_http server with fixture data, and against a whole aggregator fed by
 //! simulated miners (`live`).
 
+mod history_chart;
 mod live;
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pocx_aggregator::dashboard::{handle, DashboardContext};
+use pocx_aggregator::history::answer;
 use pocx_aggregator::http::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -30,6 +32,8 @@ pub struct Expected {
     pub accounts: Vec<String>,
     pub machines: Vec<String>,
     pub simulation: bool,
+    /// Messages of the firing alerts, which the banner above the cards must show.
+    pub firing_alerts: Vec<String>,
 }
 
 impl Expected {
@@ -46,6 +50,13 @@ impl Expected {
             accounts: names("accounts", "account"),
             machines: names("machines", "machine"),
             simulation: stats["simulation"] == json!(true),
+            firing_alerts: stats["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|a| a["state"] == "firing")
+                .filter_map(|a| a["message"].as_str().map(str::to_owned))
+                .collect(),
         }
     }
 }
@@ -55,6 +66,7 @@ impl Expected {
 pub struct PageReport {
     pub chart_points: u64,
     pub accepted_points: u64,
+    pub history: history_chart::HistoryReport,
     pub stale_text: String,
 }
 
@@ -119,6 +131,8 @@ pub fn check_dashboard(
     let accepted_points = chart["accepted"].as_u64().unwrap();
     assert!(chart_points > 0, "chart has no points: {chart}");
 
+    check_alert_banner(&browser, expected);
+    let history = history_chart::check_history(&browser, page_url, expected.machines.len());
     check_sorting(&browser);
     check_expanding(&browser);
     assert_clean_text(&browser, "after sorting and expanding");
@@ -156,8 +170,54 @@ pub fn check_dashboard(
     Some(PageReport {
         chart_points,
         accepted_points,
+        history,
         stale_text: stale_text.as_str().unwrap_or_default().to_owned(),
     })
+}
+
+/// The banner lists every firing alert (as text), above the cards; without one it is hidden.
+fn check_alert_banner(browser: &Browser, expected: &Expected) {
+    let banner = browser
+        .execute(
+            "var b = document.getElementById('alerts'), cards = document.querySelector('.cards');
+             return { shown: !b.hidden && b.offsetHeight > 0,
+                      above: b.hidden || b.getBoundingClientRect().bottom <= cards.getBoundingClientRect().top,
+                      lines: Array.from(b.querySelectorAll('li')).map(function (li) { return li.textContent; }),
+                      title: document.getElementById('alerts-title').textContent };",
+        )
+        .unwrap();
+    let firing = &expected.firing_alerts;
+    assert_eq!(
+        banner["shown"],
+        json!(!firing.is_empty()),
+        "banner: {banner}"
+    );
+    assert_eq!(
+        banner["above"],
+        json!(true),
+        "banner above the cards: {banner}"
+    );
+    let lines = banner["lines"].as_array().unwrap();
+    assert_eq!(
+        lines.len(),
+        firing.len(),
+        "one line per firing alert: {banner}"
+    );
+    for message in firing {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.as_str().is_some_and(|l| l.starts_with(message.as_str()))),
+            "{message} not in the banner: {banner}"
+        );
+    }
+    if !firing.is_empty() {
+        let title = format!("{} ALERT", firing.len());
+        assert!(
+            banner["title"].as_str().unwrap().starts_with(&title),
+            "{banner}"
+        );
+    }
 }
 
 fn assert_no_script_ran(browser: &Browser) {
@@ -253,6 +313,7 @@ fn dashboard_renders_fixture_in_headless_chromium() {
     let now = now_ms();
     let stats = fixture_stats(now);
     let fixture = stats.clone();
+    let book = history_chart::fixture_history(now, &stats);
     let server = FixtureServer::start(DashboardContext {
         stats_json: Arc::new(move || {
             let mut live = fixture.clone();
@@ -261,11 +322,13 @@ fn dashboard_renders_fixture_in_headless_chromium() {
         }),
         metrics_text: Arc::new(String::new),
         health_json: Arc::new(|| (200, "{}".to_owned())),
+        history_json: Arc::new(move |query| answer(&book, query, now_ms())),
         auth: None,
     });
     let expected = Expected::from_stats(&stats);
     assert!(expected.machines.iter().any(|m| m == HOSTILE_IMG));
     assert!(expected.machines.iter().any(|m| m == HOSTILE_SCRIPT));
+    assert_eq!(expected.firing_alerts.len(), 2);
 
     let url = server.url();
     let Some(report) = check_dashboard(
@@ -281,6 +344,16 @@ fn dashboard_renders_fixture_in_headless_chromium() {
     assert_eq!(report.chart_points, with_best.clone().count() as u64);
     let accepted = with_best.filter(|r| r["accepted"] == json!(true)).count() as u64;
     assert_eq!(report.accepted_points, accepted);
+    let h = &report.history;
+    // 25 of the 30 hours reach into the last day; the farm's marks: its capacity drop and the
+    // upstream's outage; the machine with the hostile name has its silence marked.
+    assert_eq!(
+        (h.day_points, h.week_points),
+        (25, history_chart::HISTORY_HOURS),
+        "{h:?}"
+    );
+    assert_eq!(h.day_marks, 2, "{h:?}");
+    assert_eq!(h.machine_marks, 1, "{h:?}");
     assert!(report.stale_text.contains("not answering"), "{report:?}");
 }
 
@@ -435,5 +508,13 @@ fn fixture_stats(now: u64) -> Value {
             machine("new-node", &[acc[2], acc[0]], Value::Null, Value::Null, 0, 50_000),
         ],
         "rounds": rounds,
+        "alerts": [
+            { "kind": "machine_silent", "subject": HOSTILE_IMG, "state": "firing", "since_ms": now - 300_000,
+              "message": format!("{HOSTILE_IMG} has not polled for 300 s") },
+            { "kind": "capacity_drop", "subject": "farm", "state": "firing", "since_ms": now - 7_200_000,
+              "message": "capacity of farm fell to about 640.2 TiB from a baseline of 1289.3 TiB" },
+            { "kind": "upstream_unreachable", "subject": "main-pool", "state": "resolved", "since_ms": now - 60_000,
+              "message": "upstream main-pool is reachable again" },
+        ],
     })
 }

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod alerts;
 mod browser;
 mod cache;
 mod chain;
@@ -12,6 +13,7 @@ mod edge;
 mod endpoints;
 mod faults;
 mod forwarding;
+mod history;
 mod hostile;
 mod lifecycle;
 mod rpc;

@@ -1,6 +1,7 @@
 //! Unit tests of configuration loading: defaults, both layouts, one test per error naming its key,
 //! masking, and random input that must never panic.
 
+mod alerts;
 mod errors;
 mod layouts;
 mod masking;

@@ -1,11 +1,14 @@
 //! Store files across restarts: retention, migration, history, unopenable paths.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use pocx_aggregator::events::{now_ms, DropReason, Outcome};
+use pocx_aggregator::alerts::{Alert, AlertKind, AlertState};
+use pocx_aggregator::events::{now_ms, DropReason, HourlyRecord, Outcome, SubjectKind};
+use pocx_aggregator::stats::CAPACITY_NUMERATOR;
 use pocx_aggregator::store::{
-    load_history, StoreOptions, StoreRow, StoreWriter, TallyKind, SCHEMA_VERSION,
+    load_history, load_hourly, StoreOptions, StoreRow, StoreWriter, TallyKind, SCHEMA_VERSION,
 };
 use rusqlite::Connection;
 
@@ -61,6 +64,58 @@ fn retention_deletes_old_rows_in_chunks_and_keeps_recent_ones() {
     let conn = reopen_with_week_retention_until(&dir.db(), total, 3);
     let kept = "SELECT COUNT(*) FROM submissions WHERE height = 9000";
     assert_eq!(count(&conn, kept), 1);
+}
+
+/// Hourly rows and alert changes age out like the rest; parts of one hour add up into one row,
+/// and what is kept reads back in hour order.
+#[test]
+fn hourly_rows_add_up_age_out_and_read_back() {
+    let dir = Scratch::new("hourly");
+    let now = now_ms();
+    let hour = now - now % 3_600_000;
+    let old = hour - 10 * DAY_MS;
+    let writer = StoreWriter::spawn(&dir.db(), 0, 10_000).unwrap();
+    let part = |hour_ms: u64, rounds: u64| {
+        StoreRow::Hourly(vec![HourlyRecord {
+            kind: SubjectKind::Machine,
+            subject: Arc::from("rig"),
+            hour_ms,
+            rounds,
+            best_sum: rounds as f64 * CAPACITY_NUMERATOR / 2.0,
+            submissions: rounds * 2,
+        }])
+    };
+    writer.send(part(old, 5));
+    writer.send(part(hour, 1));
+    writer.send(part(hour, 3));
+    let silent = |at_ms: u64| Alert {
+        kind: AlertKind::MachineSilent,
+        subject: Arc::from("rig"),
+        state: AlertState::Firing,
+        since_ms: at_ms,
+        message: "rig has not polled for 120 s".to_owned(),
+    };
+    writer.send(StoreRow::Alert(silent(old)));
+    writer.send(StoreRow::Alert(silent(now)));
+    writer.shutdown();
+
+    let all = load_hourly(&dir.db(), 0).unwrap();
+    assert_eq!(all.hours.len(), 2);
+    assert_eq!(all.alerts.len(), 2);
+    let total = "SELECT (SELECT COUNT(*) FROM hourly) + (SELECT COUNT(*) FROM alert_changes)";
+    let conn = reopen_with_week_retention_until(&dir.db(), total, 2);
+    let row: (i64, i64, f64) = conn
+        .query_row(
+            "SELECT rounds, submissions, capacity_tib FROM hourly",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    // Four rounds whose bests average 2^41: 2 TiB.
+    assert_eq!(row, (4, 8, 2.0));
+    let kept = load_hourly(&dir.db(), 0).unwrap();
+    assert_eq!(kept.hours[0].hour_ms, hour);
+    assert_eq!(kept.alerts, [silent(now)]);
 }
 
 /// The upstream switched to a chain at lower heights (a testnet, then the main chain) with the

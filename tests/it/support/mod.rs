@@ -163,6 +163,14 @@ impl Farm {
         }
         started.elapsed()
     }
+
+    /// Stops the aggregator and starts it again on the same configuration and database.
+    pub fn restart_app(&mut self) {
+        self.stop_app();
+        let app = App::start(&self.config, true).unwrap();
+        self.url = format!("http://{}/", app.miner_addr().unwrap());
+        self.app = Some(app);
+    }
 }
 
 /// An account id made from a small number.
