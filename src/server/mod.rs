@@ -282,7 +282,12 @@ impl Worker {
 
     fn serve_now(&self, mut request: tiny_http::Request) {
         let peer = request.remote_addr().copied();
-        let _reading = self.watch.in_flight.enter(peer);
+        // Only the slow lane reads bodies off the wire (a worker's request came with its body
+        // read ahead); the guard must not take those bytes for a head.
+        let _reading = self
+            .slow_lane
+            .is_none()
+            .then(|| self.watch.in_flight.enter(peer));
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let head_only = *request.method() == tiny_http::Method::Head;
         let rotate = peer.is_some_and(|peer| self.rotation.is_due(peer));
