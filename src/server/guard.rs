@@ -12,8 +12,8 @@
 //! worker is reading as a body right now, can only be a head in progress; past the head budget
 //! the guard answers 431 and shuts the socket down, and tiny_http's thread frees the line.
 //!
-//! It also keeps the list of peers being cut off after a refusal: a request tiny_http still
-//! parses from their buffered bytes is dropped unserved (`is_cut`).
+//! It also keeps the connections being cut off after a refusal (`cut`): a request tiny_http
+//! still parses from their buffered bytes is dropped unserved.
 //!
 //! It does not parse HTTP and never touches a connection that was answered or is being read
 //! since it last looked. Linux only; elsewhere the thread idles (ARCHITECTURE, known limits).
@@ -23,13 +23,14 @@ use std::fs::File;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use super::cut::CutConnections;
 use super::refusals::{Refusal, RefusalCounts};
 use super::sockets::{self, Connection, Traffic};
 use crate::threads::Ticker;
@@ -49,10 +50,6 @@ const TRIGGER_PER_CONNECTION: u64 = 4 << 10;
 const RELAX: Duration = Duration::from_secs(10);
 /// How often it looks anyway (finds heads growing into memory the allocator already holds).
 const SWEEP: Duration = Duration::from_secs(30);
-/// How long a cut-off peer's leftover requests are dropped unserved.
-const CUT_MEMORY: Duration = Duration::from_secs(10);
-/// Cut-off peers remembered at most (older ones are forgotten first).
-const MAX_CUT: usize = 1_024;
 
 /// Requests a thread is reading or answering right now, by peer.
 #[derive(Debug, Default)]
@@ -100,9 +97,7 @@ pub struct Watch {
     pub budget: u64,
     pub in_flight: InFlight,
     pub counts: Arc<RefusalCounts>,
-    cut: Mutex<Vec<(SocketAddr, Instant)>>,
-    /// Length of `cut`, read without the lock on every request.
-    cut_len: AtomicUsize,
+    cut: CutConnections,
 }
 
 impl Watch {
@@ -118,34 +113,19 @@ impl Watch {
             budget,
             in_flight: InFlight::default(),
             counts,
-            cut: Mutex::new(Vec::new()),
-            cut_len: AtomicUsize::new(0),
+            cut: CutConnections::default(),
         }
     }
 
-    /// Marks `peer` as being cut off: what tiny_http still parses from it is not served.
-    pub fn mark_cut(&self, peer: SocketAddr) {
-        let mut cut = self.cut.lock();
-        cut.retain(|(_, at)| at.elapsed() < CUT_MEMORY);
-        if cut.len() >= MAX_CUT {
-            cut.remove(0);
-        }
-        cut.push((peer, Instant::now()));
-        self.cut_len.store(cut.len(), Ordering::Release);
+    /// Marks the connection from `peer` as cut off: what tiny_http still parses from it is not
+    /// served.
+    pub fn mark_cut(&self, peer: SocketAddr, socket: Option<u64>) {
+        self.cut.mark(peer, socket);
     }
 
-    /// True for a request from a peer cut off moments ago.
+    /// True for a request that may come from a connection cut off moments ago.
     pub fn is_cut(&self, peer: Option<SocketAddr>) -> bool {
-        if self.cut_len.load(Ordering::Acquire) == 0 {
-            return false;
-        }
-        let Some(peer) = peer else {
-            return false;
-        };
-        let mut cut = self.cut.lock();
-        cut.retain(|(_, at)| at.elapsed() < CUT_MEMORY);
-        self.cut_len.store(cut.len(), Ordering::Release);
-        cut.iter().any(|(p, _)| *p == peer)
+        self.cut.holds(self.listener, peer)
     }
 }
 
@@ -275,7 +255,7 @@ fn next_seen(before: Option<Seen>, traffic: Traffic, reading: bool) -> Seen {
 fn cut_unfinished_head(watch: &Watch, connection: Connection) {
     let refusal = Refusal::HeadUnfinished;
     let answer = super::refuse::answer(refusal, false);
-    watch.mark_cut(connection.peer);
+    watch.mark_cut(connection.peer, sockets::inode(connection.fd));
     if sockets::shut(connection, Shutdown::Both, Some(&answer)) {
         watch
             .counts
@@ -327,17 +307,6 @@ mod tests {
             90_000
         );
         assert_eq!(next_seen(None, traffic(10, 0), true).since, 10);
-    }
-
-    #[test]
-    fn peers_being_cut_are_remembered_and_others_are_not() {
-        let watch = Watch::new("t", "127.0.0.1:1".parse().unwrap(), 1, Default::default());
-        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
-        assert!(!watch.is_cut(Some(peer)));
-        watch.mark_cut(peer);
-        assert!(watch.is_cut(Some(peer)));
-        assert!(!watch.is_cut(Some("127.0.0.1:5001".parse().unwrap())));
-        assert!(!watch.is_cut(None));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //!
 //! It does not know JSON-RPC, authentication or statistics: that is the handler's business.
 
+mod cut;
 mod framing;
 mod guard;
 mod listener;

@@ -32,7 +32,8 @@ pub fn refuse(watch: &Watch, request: tiny_http::Request, refusal: Refusal) {
     // Earlier requests on this connection are answered first; later ones are not served.
     let _ = writer.flush();
     if let Some(peer) = peer {
-        watch.mark_cut(peer);
+        let socket = descriptors.first().and_then(|c| sockets::inode(c.fd));
+        watch.mark_cut(peer, socket);
     }
     let _ = writer.write_all(&bytes).and_then(|()| writer.flush());
     for connection in &descriptors {

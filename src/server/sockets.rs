@@ -97,6 +97,15 @@ pub fn shut(connection: Connection, how: Shutdown, last_words: Option<&[u8]>) ->
     socket.shutdown(how).is_ok()
 }
 
+/// The inode of the socket behind `fd`: the same for every descriptor of one socket, and
+/// another for a new connection from the same peer.
+pub fn inode(fd: RawFd) -> Option<u64> {
+    // SAFETY: fstat writes one stat struct through the pointer, which points at `stat`; all
+    // zeroes is a valid value of that plain struct.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    (unsafe { libc::fstat(fd, &mut stat) } == 0).then_some(stat.st_ino)
+}
+
 /// The kernel's byte counts for a connection; `None` where they cannot be read.
 #[cfg(target_os = "linux")]
 pub fn traffic(fd: RawFd) -> Option<Traffic> {
