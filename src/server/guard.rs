@@ -8,7 +8,8 @@
 //! above the peak it had when the guard last looked by the trigger (4 MiB, or 4 KiB a connection
 //! on a large farm, doubled after looks that find nothing), and every
 //! [`SWEEP`] regardless, it walks the port's connections
-//! (`sockets::accepted_on`). A connection's bytes consumed since its last answer, minus what a
+//! (`sockets::accepted_on`), every watched port in one walk: the process has one guard thread,
+//! started with its first server and stopped with its last. A connection's bytes consumed since its last answer, minus what a
 //! worker is reading as a body right now, can only be a head in progress; past the head budget
 //! the guard answers 431 and shuts the socket down, and tiny_http's thread frees the line.
 //!
@@ -145,29 +146,65 @@ struct Seen {
     since: u64,
 }
 
-/// The guard thread.
-pub struct Guard(Ticker);
+/// One server's place under the guard: while it is held, the server's port is watched.
+/// The process has one guard thread for all its servers (one walk over the descriptors serves
+/// every port); it starts with the first server and stops with the last.
+pub struct Guard {
+    watch: Arc<Watch>,
+}
+
+/// Every watched port, and the guard thread while there is one.
+struct Watched {
+    watches: Vec<Arc<Watch>>,
+    thread: Option<Ticker>,
+}
+
+static WATCHED: Mutex<Watched> = Mutex::new(Watched {
+    watches: Vec::new(),
+    thread: None,
+});
 
 impl Guard {
     pub fn start(watch: Arc<Watch>) -> io::Result<Guard> {
-        let name = format!("{}-guard", watch.port);
-        Ticker::spawn(name, move |stop| run(&watch, stop)).map(Guard)
+        let mut watched = WATCHED.lock();
+        if watched.thread.is_none() {
+            watched.thread = Some(Ticker::spawn("http-guard".into(), run)?);
+        }
+        watched.watches.push(watch.clone());
+        Ok(Guard { watch })
     }
 
-    pub fn shutdown(self) {
-        self.0.shutdown();
+    pub fn shutdown(self) {}
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let last = {
+            let mut watched = WATCHED.lock();
+            watched.watches.retain(|w| !Arc::ptr_eq(w, &self.watch));
+            if watched.watches.is_empty() {
+                watched.thread.take()
+            } else {
+                None
+            }
+        };
+        // Joined outside the lock: the thread takes it to see what to watch.
+        if let Some(thread) = last {
+            thread.shutdown();
+        }
     }
 }
 
-fn run(watch: &Watch, stop: &AtomicBool) {
+fn watched() -> Vec<Arc<Watch>> {
+    WATCHED.lock().watches.clone()
+}
+
+fn run(stop: &AtomicBool) {
     let Ok(statm) = File::open("/proc/self/statm") else {
-        log::debug!(
-            "{}: no /proc/self/statm; request heads are bounded only when they end",
-            watch.port
-        );
+        log::debug!("no /proc/self/statm: request heads are bounded only when they end");
         return;
     };
-    let mut seen: HashMap<SocketAddr, Seen> = HashMap::new();
+    let mut seen: HashMap<(SocketAddr, SocketAddr), Seen> = HashMap::new();
     // The highest resident size seen when the guard last looked: memory that breathes below it
     // costs no look, and a head can only raise the peak by the trigger before it is found.
     let mut peak = resident_bytes(&statm).unwrap_or(0);
@@ -187,7 +224,7 @@ fn run(watch: &Watch, stop: &AtomicBool) {
         let grew = resident >= peak.saturating_add(trigger);
         if grew || swept.elapsed() >= SWEEP {
             let cut;
-            (seen, cut) = look(watch, &seen);
+            (seen, cut) = look(&watched(), &seen);
             swept = Instant::now();
             peak = peak.max(resident_bytes(&statm).unwrap_or(resident));
             let connections = u64::try_from(seen.len()).unwrap_or(u64::MAX);
@@ -208,29 +245,35 @@ fn run(watch: &Watch, stop: &AtomicBool) {
     }
 }
 
-/// One look at every connection; cuts off those over budget. Returns what to remember and how
-/// many were cut.
-fn look(watch: &Watch, before: &HashMap<SocketAddr, Seen>) -> (HashMap<SocketAddr, Seen>, usize) {
+/// One look at every connection of every watched port; cuts off those over budget. Returns
+/// what to remember (by listener and peer) and how many were cut.
+fn look(
+    watches: &[Arc<Watch>],
+    before: &HashMap<(SocketAddr, SocketAddr), Seen>,
+) -> (HashMap<(SocketAddr, SocketAddr), Seen>, usize) {
     let started = Instant::now();
+    let listeners: Vec<SocketAddr> = watches.iter().map(|w| w.listener).collect();
     let mut now = HashMap::with_capacity(before.len());
     let mut cut = 0;
-    for connection in sockets::accepted_on(watch.listener) {
-        let Some(traffic) = sockets::traffic(connection.fd) else {
+    for (at, connection) in sockets::accepted_on(&listeners) {
+        let (Some(watch), Some(traffic)) = (watches.get(at), sockets::traffic(connection.fd))
+        else {
             continue;
         };
+        let key = (watch.listener, connection.peer);
         let reading = watch.in_flight.contains(connection.peer);
-        let seen = next_seen(before.get(&connection.peer).copied(), traffic, reading);
+        let seen = next_seen(before.get(&key).copied(), traffic, reading);
         if traffic.consumed.saturating_sub(seen.since) > watch.budget {
             cut_unfinished_head(watch, connection);
             cut += 1;
         } else {
-            now.insert(connection.peer, seen);
+            now.insert(key, seen);
         }
     }
     log::trace!(
-        "{}: looked at {} connections in {} µs, cut {cut}",
-        watch.port,
+        "looked at {} connections on {} ports in {} µs, cut {cut}",
         now.len() + cut,
+        watches.len(),
         started.elapsed().as_micros()
     );
     (now, cut)

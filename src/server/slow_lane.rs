@@ -5,7 +5,7 @@
 //! sends the head of such a request and then stalls would hold a worker for the whole I/O
 //! timeout, and a handful of them would stall every miner. So workers pass such requests here:
 //! a few threads of their own, fed by a bounded queue; when it is full the request is answered
-//! 503 by the reaper. The lane runs the same serving code as a worker.
+//! 503 and closed (`refuse`). The lane runs the same serving code as a worker.
 
 use std::io;
 use std::thread::{self, JoinHandle};

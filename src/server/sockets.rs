@@ -33,13 +33,16 @@ pub struct Traffic {
     pub sent: u64,
 }
 
-/// Connected sockets of this process accepted on `listener` (an unspecified IP matches any
-/// local IP with the listener's port), one per connection.
-pub fn accepted_on(listener: SocketAddr) -> Vec<Connection> {
-    let mut found: Vec<Connection> = Vec::new();
-    for connection in descriptors(listener) {
-        if !found.iter().any(|c| c.peer == connection.peer) {
-            found.push(connection);
+/// Connected sockets of this process accepted on one of `listeners` (an unspecified IP matches
+/// any local IP with the listener's port), one per connection, with the index of its listener.
+pub fn accepted_on(listeners: &[SocketAddr]) -> Vec<(usize, Connection)> {
+    let mut found: Vec<(usize, Connection)> = Vec::new();
+    for (at, connection) in descriptors(listeners) {
+        if !found
+            .iter()
+            .any(|(i, c)| *i == at && c.peer == connection.peer)
+        {
+            found.push((at, connection));
         }
     }
     found
@@ -49,18 +52,21 @@ pub fn accepted_on(listener: SocketAddr) -> Vec<Connection> {
 /// its reading one as soon as it sees the end of the stream; the writing one lives on while an
 /// answer is being written).
 pub fn find(listener: SocketAddr, peer: SocketAddr) -> Vec<Connection> {
-    descriptors(listener).filter(|c| c.peer == peer).collect()
+    descriptors(&[listener])
+        .filter(|(_, c)| c.peer == peer)
+        .map(|(_, c)| c)
+        .collect()
 }
 
 /// Tries every descriptor number up to the size of the process's descriptor table (from
 /// `/proc/self/status`): one failing call for a number that is not a socket costs less than
 /// listing `/proc/self/fd`.
-fn descriptors(listener: SocketAddr) -> impl Iterator<Item = Connection> {
+fn descriptors(listeners: &[SocketAddr]) -> impl Iterator<Item = (usize, Connection)> + '_ {
     let table = std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| fd_table_size(&status))
         .unwrap_or(0);
-    (0..table).filter_map(move |fd| accepted_connection(fd, listener))
+    (0..table).filter_map(move |fd| accepted_connection(fd, listeners))
 }
 
 /// The `FDSize:` line of a `/proc/<pid>/status` text.
@@ -69,15 +75,15 @@ fn fd_table_size(status: &str) -> Option<RawFd> {
     line.get("FDSize:".len()..)?.trim().parse().ok()
 }
 
-fn accepted_connection(fd: RawFd, listener: SocketAddr) -> Option<Connection> {
+fn accepted_connection(fd: RawFd, listeners: &[SocketAddr]) -> Option<(usize, Connection)> {
     let socket = borrow(fd)?;
     let local = SockRef::from(&socket).local_addr().ok()?.as_socket()?;
-    let same_ip = listener.ip().is_unspecified() || local.ip() == listener.ip();
-    if local.port() != listener.port() || !same_ip {
-        return None;
-    }
+    let at = listeners.iter().position(|listener| {
+        let same_ip = listener.ip().is_unspecified() || local.ip() == listener.ip();
+        local.port() == listener.port() && same_ip
+    })?;
     let peer = SockRef::from(&socket).peer_addr().ok()?.as_socket()?;
-    Some(Connection { fd, peer })
+    Some((at, Connection { fd, peer }))
 }
 
 /// Sends `last_words` if the socket takes them at once, then shuts it down (`how`). Checks the
@@ -174,9 +180,10 @@ mod tests {
         served.read_exact(&mut got).unwrap();
         served.write_all(b"abc").unwrap();
 
-        let found: Vec<_> = accepted_on(addr)
+        let found: Vec<_> = accepted_on(&[addr])
             .into_iter()
-            .filter(|c| c.peer == peer)
+            .filter(|(at, c)| *at == 0 && c.peer == peer)
+            .map(|(_, c)| c)
             .collect();
         assert_eq!(found.len(), 1, "{found:?}");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
