@@ -186,7 +186,7 @@ impl App {
             store: store.clone(),
             bender,
             mode: config.upstream.submission_mode,
-            expected_auth: config.server.auth.as_ref().map(handlers::basic_auth_header),
+            auth: config.server.auth.clone(),
             rate_limiter: config
                 .server
                 .max_requests_per_second_per_ip

@@ -99,6 +99,25 @@ fn the_dashboard_port_serves_stats_and_asks_for_credentials_when_configured() {
     let dashboard = format!("http://{}", farm.app().dashboard_addr().unwrap());
     let agent = agent();
     assert_eq!(get(&agent, &format!("{dashboard}/stats")).0, 401);
+    // farm:wrong, and the right ones behind another scheme.
+    for wrong in ["Basic ZmFybTp3cm9uZw==", "Bearer ZmFybTpzM2NyZXQ="] {
+        let response = agent
+            .get(&format!("{dashboard}/stats"))
+            .header("Authorization", wrong)
+            .call()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{wrong}");
+        assert!(
+            response.headers().contains_key("WWW-Authenticate"),
+            "{wrong}"
+        );
+    }
+    let response = agent
+        .get(&format!("{dashboard}/stats"))
+        .header("Authorization", "basic  ZmFybTpzM2NyZXQ=")
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
     let mut response = agent
         .get(&format!("{dashboard}/stats"))
         .header("Authorization", "Basic ZmFybTpzM2NyZXQ=")
