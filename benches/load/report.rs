@@ -64,7 +64,7 @@ pub fn throughput_header(workers: usize, clients: usize, rounds: usize, improve_
         "p50 ms",
         "p99 ms",
         "max ms",
-        "rotate",
+        "closed",
         "starve",
         "cpu us",
         "RSS MiB",
@@ -181,7 +181,7 @@ pub fn farm_header(accounts: usize, submits_per_round: usize, measured: Duration
         "HWM MiB",
         "thrds",
         "errors",
-        "rotate",
+        "closed",
         "max lag",
         "max lat"
     );
