@@ -105,7 +105,7 @@ fn main() {
             farms(workers, &rows, &mut summary)?;
         }
         if wanted("binary") {
-            binary_figures(&upstream, &mut summary)?;
+            binary_figures(&upstream, workers, &mut summary)?;
         }
         if wanted("attack") {
             attacks(&upstream, workers)?;
@@ -316,9 +316,16 @@ fn attacks(upstream: &SimUpstream, workers: usize) -> io::Result<()> {
     Ok(())
 }
 
-fn binary_figures(upstream: &SimUpstream, summary: &mut Summary) -> io::Result<()> {
+fn binary_figures(upstream: &SimUpstream, workers: usize, summary: &mut Summary) -> io::Result<()> {
     let path = Path::new(env!("CARGO_BIN_EXE_pocx_aggregator"));
     let b = binary::measure(path, &upstream.url())?;
-    report::binary(&b, summary);
+    // The bare server answering the upstream's mining info, idle as long as the binary was.
+    let (_, bare_body) = wire::post(upstream.addr(), GET_MINING_INFO)?;
+    let bare = ServerProcess::bare(&bare_body, workers)?;
+    wait_until_serving(bare.addr)?;
+    thread::sleep(binary::IDLE_SETTLE);
+    let (bare_idle_rss_kib, _, _) = bare.memory();
+    bare.stop();
+    report::binary(&b, bare_idle_rss_kib, summary);
     Ok(())
 }

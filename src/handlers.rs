@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
+use crate::auth::AuthError;
 use crate::cache::{MiningInfoCache, RefreshHandle};
 use crate::config::{BasicCredentials, SubmissionMode};
 use crate::events::{now_ms, ForwardJob, MachineId, RoundInfo, SubmissionRecord};
@@ -59,8 +60,8 @@ pub struct Context {
     pub store: Option<StoreSender>,
     pub bender: TimeBender,
     pub mode: SubmissionMode,
-    /// The exact `Authorization` value miners must send, when auth is on.
-    pub expected_auth: Option<String>,
+    /// The Basic credentials miners must send, when auth is on.
+    pub auth: Option<BasicCredentials>,
     pub rate_limiter: Option<RateLimiter>,
     pub connection_limiter: Option<ConnectionLimiter>,
     pub stats_on_miner_port: bool,
@@ -91,12 +92,11 @@ pub fn handle(ctx: &Context, request: HttpRequest) -> HttpResponse {
 
 fn handle_rpc(ctx: &Context, request: &HttpRequest) -> HttpResponse {
     let started = Instant::now();
-    if let Some(expected) = &ctx.expected_auth {
-        let sent = request.header("authorization");
-        if !sent.is_some_and(|s| constant_time_eq(s.as_bytes(), expected.as_bytes())) {
-            let (code, message) = match sent {
-                None => (code::AUTH_REQUIRED, "authentication required"),
-                Some(_) => (code::AUTH_INVALID, "authentication invalid"),
+    if let Some(expected) = &ctx.auth {
+        if let Err(err) = crate::auth::check(request.header("authorization"), expected) {
+            let (code, message) = match err {
+                AuthError::Missing => (code::AUTH_REQUIRED, "authentication required"),
+                _ => (code::AUTH_INVALID, "authentication invalid"),
             };
             let body = rpc::error_response(&RpcError::new(code, message), &Value::Null);
             return HttpResponse::json(401, body)
@@ -434,24 +434,6 @@ fn stats_json(ctx: &Context) -> HttpResponse {
 fn metrics_text(ctx: &Context) -> HttpResponse {
     let text = crate::metrics::render_metrics(&ctx.stats, now_ms(), &(ctx.gauges)());
     HttpResponse::new(200, "text/plain; version=0.0.4; charset=utf-8", text)
-}
-
-/// Expected `Authorization` header value for Basic credentials.
-pub fn basic_auth_header(credentials: &BasicCredentials) -> String {
-    let pair = format!("{}:{}", credentials.username, credentials.password);
-    format!(
-        "Basic {}",
-        crate::upstream::client::base64_encode(pair.as_bytes())
-    )
-}
-
-/// Compares without an early exit, so timing does not reveal how much of a secret matched.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, &x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
-    }
-    diff == 0
 }
 
 fn truncate(text: &str, max: usize) -> String {

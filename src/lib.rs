@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod dashboard;

@@ -23,12 +23,11 @@ pub fn render_metrics(stats: &Stats, now_ms: u64, gauges: &Gauges) -> String {
     let c = stats.counters(now_ms);
     let mut out = Exposition::default();
 
-    out.family(
+    out.counter(
         "submissions_total",
-        "counter",
         "Valid submissions received from miners.",
+        c.submissions,
     );
-    out.sample("submissions_total", &[], c.submissions);
     out.family(
         "forwards_total",
         "counter",
@@ -68,46 +67,36 @@ pub fn render_metrics(stats: &Stats, now_ms: u64, gauges: &Gauges) -> String {
             c.rejected_other_codes,
         );
     }
-    out.family(
+    out.counter(
         "forward_retries_total",
-        "counter",
         "Upstream submit attempts beyond the first.",
+        c.forward_retries,
     );
-    out.sample("forward_retries_total", &[], c.forward_retries);
-    out.family(
+    out.counter(
         "upstream_refresh_errors_total",
-        "counter",
         "Failed mining-info refreshes from the upstream.",
-    );
-    out.sample(
-        "upstream_refresh_errors_total",
-        &[],
         c.upstream_refresh_errors,
     );
-    out.family(
+    out.counter(
         "store_failed_writes_total",
-        "counter",
         "History database write transactions that failed.",
+        gauges.store.failed_writes,
     );
-    out.sample("store_failed_writes_total", &[], gauges.store.failed_writes);
-    out.family(
+    out.counter(
         "store_rows_written_total",
-        "counter",
         "Rows written to the history database.",
+        gauges.store.rows_written,
     );
-    out.sample("store_rows_written_total", &[], gauges.store.rows_written);
-    out.family(
+    out.counter(
         "store_dropped_rows_total",
-        "counter",
         "Rows the history database lost.",
+        gauges.store.dropped_rows,
     );
-    out.sample("store_dropped_rows_total", &[], gauges.store.dropped_rows);
-    out.family(
+    out.counter(
         "filter_capped_total",
-        "counter",
         "Submissions refused because a round's key cap was reached.",
+        gauges.filter_capped,
     );
-    out.sample("filter_capped_total", &[], gauges.filter_capped);
     out.family(
         "http_refused_total",
         "counter",
@@ -116,6 +105,21 @@ pub fn render_metrics(stats: &Stats, now_ms: u64, gauges: &Gauges) -> String {
     for (reason, count) in &gauges.http_refused {
         out.sample("http_refused_total", &[("reason", reason)], *count);
     }
+    out.counter(
+        "http_requests_total",
+        "Requests that passed the HTTP layer's checks and reached a handler, on both ports.",
+        gauges.http.requests,
+    );
+    out.counter(
+        "http_handler_panics_total",
+        "Request handlers that panicked (answered 500), on both ports.",
+        gauges.http.handler_panics,
+    );
+    out.counter(
+        "http_body_read_failures_total",
+        "Request bodies not received within the I/O timeout (answered 408), on both ports.",
+        gauges.http.body_read_failures,
+    );
 
     out.gauge(
         "upstream_up",
@@ -245,6 +249,11 @@ impl Exposition {
             self.text.push('}');
         }
         let _ = writeln!(self.text, " {value}");
+    }
+
+    fn counter(&mut self, name: &str, help: &str, value: u64) {
+        self.family(name, "counter", help);
+        self.sample(name, &[], value);
     }
 
     fn gauge(&mut self, name: &str, help: &str, value: u64) {

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use super::procfs;
 use super::wire::read_answer;
 
-const IDLE_SETTLE: Duration = Duration::from_secs(2);
+/// How long a started server is left idle before its memory is read.
+pub const IDLE_SETTLE: Duration = Duration::from_secs(2);
 const STARTS: usize = 3;
 
 pub struct BinaryReport {

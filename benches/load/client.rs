@@ -4,7 +4,7 @@
 //! requests in flight over them, oldest first: send on the next connection in turn, read the
 //! oldest answer (blocking), send again. With a window as large as the share, every connection
 //! always has exactly one request outstanding, as miners do. An answer carrying
-//! `Connection: close` (the server rotating connections) is followed by a reconnect, counted.
+//! `Connection: close` (the server closing the connection) is followed by a reconnect, counted.
 //! Only answers completed inside the measuring window count; warm-up and the final drain do not.
 //! Nothing here knows the server under test beyond its address.
 

@@ -7,7 +7,7 @@
 //! A few threads each drive a share of the miners from a timetable, one blocking call at a
 //! time, so thousands of miners cost the bench little CPU and leave the machine to the server
 //! being measured. Calls that start late are measured (`max_lag`), not hidden. Like real
-//! miners, a rotated connection (`Connection: close`) is reopened; a fresh one left waiting in
+//! miners, a connection the server closes (`Connection: close`) is reopened; a fresh one left waiting in
 //! tiny_http's queue is replaced. Everything stops at `until`.
 
 use std::cmp::Reverse;

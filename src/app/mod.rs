@@ -16,8 +16,9 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use parking_lot::Mutex;
 
@@ -32,8 +33,8 @@ use crate::forwarder::{Forwarder, ForwarderConfig};
 use crate::handlers::{self, Context};
 use crate::history::{self, HistoryBook, HistoryFeed};
 use crate::limits::{ConnectionLimiter, RateLimiter};
-use crate::server::{HttpServer, RefusalCounts, ServerConfig};
-use crate::stats::{Gauges, Stats, UpstreamStatus};
+use crate::server::{HttpServer, RefusalCounts, ServerConfig, ServerCounters};
+use crate::stats::{Gauges, HttpCounts, Stats, UpstreamStatus};
 use crate::store::{
     self, StoreError, StoreOptions, StoreRow, StoreSender, StoreWriter, DEFAULT_QUEUE_CAPACITY,
 };
@@ -41,11 +42,8 @@ use crate::timebend::TimeBender;
 use crate::upstream::UpstreamClient;
 use crate::verify::VerifyStage;
 
-/// Submissions the forwarder holds (waiting, backing off or in flight).
-const FORWARD_QUEUE: usize = 1_024;
+/// Claims waiting for verification.
 const VERIFY_QUEUE: usize = 256;
-/// Budget for the forwarder's last attempts at shutdown (the whole exit must fit in 2 s).
-const FORWARD_SHUTDOWN_DEADLINE: Duration = Duration::from_millis(1000);
 
 #[derive(Debug)]
 pub enum AppError {
@@ -133,13 +131,7 @@ impl App {
         });
         let sink = outcome_sink(stats.clone(), store.clone());
         let forwarder = Forwarder::spawn(
-            ForwarderConfig {
-                mode: config.upstream.submission_mode,
-                backoff: config.upstream.retry_backoff.clone(),
-                connections: config.upstream.forward_connections,
-                queue_capacity: FORWARD_QUEUE,
-                shutdown_deadline: FORWARD_SHUTDOWN_DEADLINE,
-            },
+            ForwarderConfig::from_settings(&config.upstream),
             Arc::new(TimedUpstream {
                 client: client.clone(),
                 stats: stats.clone(),
@@ -165,14 +157,14 @@ impl App {
             .transpose()
             .map_err(AppError::Thread)?;
         let refresher = start_refresher(config, &cache, &client, &filter, &held, &stats, &store)?;
-        let refusals = Arc::new(RefusalCounts::default());
-        let gauges = make_gauges(&forwarder, &verifier, &store, &filter, &cache, &refusals);
+        let http = HttpShared::default();
+        let gauges = make_gauges(&forwarder, &verifier, &store, &filter, &cache, &http);
         let miner_server_config = server_config(
             "miner",
             config.listen_address,
             config.server.workers,
             config,
-            &refusals,
+            &http,
         );
         let context = Context {
             cache: cache.clone(),
@@ -186,7 +178,7 @@ impl App {
             store: store.clone(),
             bender,
             mode: config.upstream.submission_mode,
-            expected_auth: config.server.auth.as_ref().map(handlers::basic_auth_header),
+            auth: config.server.auth.clone(),
             rate_limiter: config
                 .server
                 .max_requests_per_second_per_ip
@@ -225,7 +217,7 @@ impl App {
         .map_err(AppError::Thread)?;
         let dashboard_server = if config.dashboard.enabled {
             Some(start_dashboard(
-                config, &stats, &book, &cache, &gauges, &refusals,
+                config, &stats, &book, &cache, &gauges, &http,
             )?)
         } else {
             None
@@ -417,9 +409,9 @@ fn make_gauges(
     store: &Option<StoreSender>,
     filter: &Arc<Mutex<Filter>>,
     cache: &Arc<MiningInfoCache>,
-    refusals: &Arc<RefusalCounts>,
+    http: &HttpShared,
 ) -> Arc<dyn Fn() -> Gauges + Send + Sync> {
-    let refusals = refusals.clone();
+    let http = http.clone();
     let forwarder = forwarder.clone();
     let verifier = verifier.clone();
     let store = store.clone();
@@ -431,21 +423,34 @@ fn make_gauges(
         store: store.as_ref().map(|s| s.health()).unwrap_or_default(),
         filter_capped: filter.lock().capped_total(),
         mining_info_age_ms: cache.age_ms(now_ms()),
-        http_refused: refusals.snapshot(),
+        http_refused: http.refusals.snapshot(),
+        http: HttpCounts {
+            requests: http.counters.requests.load(Ordering::Relaxed),
+            handler_panics: http.counters.panics.load(Ordering::Relaxed),
+            body_read_failures: http.counters.read_failures.load(Ordering::Relaxed),
+        },
     })
 }
 
-/// One port's server settings: the head limits of `server.*` and the shared refusal counts.
+/// What both ports' servers count into, so `/stats` and `/metrics` show their sums.
+#[derive(Clone, Default)]
+struct HttpShared {
+    refusals: Arc<RefusalCounts>,
+    counters: Arc<ServerCounters>,
+}
+
+/// One port's server settings: the head limits of `server.*` and the shared counts.
 fn server_config(
     name: &'static str,
     addr: SocketAddr,
     workers: usize,
     config: &Config,
-    refusals: &Arc<RefusalCounts>,
+    http: &HttpShared,
 ) -> ServerConfig {
     let mut server = ServerConfig::new(name, addr, workers);
     server.head_limits = config.server.head_limits;
-    server.refusals = refusals.clone();
+    server.refusals = http.refusals.clone();
+    server.counters = http.counters.clone();
     server
 }
 
@@ -455,7 +460,7 @@ fn start_dashboard(
     book: &Arc<HistoryBook>,
     cache: &Arc<MiningInfoCache>,
     gauges: &Arc<dyn Fn() -> Gauges + Send + Sync>,
-    refusals: &Arc<RefusalCounts>,
+    http: &HttpShared,
 ) -> Result<HttpServer, AppError> {
     let (s1, g1) = (stats.clone(), gauges.clone());
     let (s2, g2) = (stats.clone(), gauges.clone());
@@ -475,7 +480,7 @@ fn start_dashboard(
             config.dashboard.listen_address,
             2,
             config,
-            refusals,
+            http,
         ),
         Arc::new(move |request| dashboard::handle(&context, request)),
     )

@@ -14,14 +14,12 @@
 //! compute statistics, or render any miner-supplied data on the server side: the page builds its
 //! DOM from `/stats` with text nodes only.
 
-mod auth;
-
 use std::sync::{Arc, OnceLock};
 
 use crate::config::BasicCredentials;
 use crate::http::{HttpRequest, HttpResponse};
 
-pub use auth::AuthError;
+pub use crate::auth::AuthError;
 
 /// Realm announced in `WWW-Authenticate`.
 const REALM: &str = "pocx_aggregator dashboard";
@@ -85,7 +83,7 @@ impl Route {
 /// nothing about which paths exist.
 pub fn handle(ctx: &DashboardContext, req: HttpRequest) -> HttpResponse {
     if let Some(expected) = &ctx.auth {
-        if let Err(err) = auth::check(req.header("authorization"), expected) {
+        if let Err(err) = crate::auth::check(req.header("authorization"), expected) {
             log::debug!("dashboard: refused {:?} {}: {err}", req.remote, req.path);
             return HttpResponse::unauthorized(REALM)
                 .with_header("Cache-Control", "no-store".to_owned());

@@ -86,7 +86,9 @@ pub struct ForwarderConfig {
 }
 
 impl ForwarderConfig {
+    /// Submissions held (waiting, backing off or in flight).
     pub const DEFAULT_QUEUE_CAPACITY: usize = 1024;
+    /// Budget for the last attempts at shutdown (the whole exit must fit in 2 s).
     pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(1);
 
     /// The forwarder settings of a validated configuration, with default capacity and deadline.

@@ -8,12 +8,6 @@
 //! that request a 500, never a worker. Used twice: for miners (`handlers`) and for the dashboard
 //! (`dashboard`).
 //!
-//! Connection rotation (`rotation`, off unless `rotate_after` is set): a connection older than
-//! `rotate_after` (plus a jitter), as far as a per-second budget allows, is answered with
-//! `Connection: close` and the client reconnects. It was the first answer to connections left
-//! queued in tiny_http's pool; the keeper (`listener`) now gives those a thread within one of
-//! its rounds, without making every miner reconnect, so servers start with rotation off.
-//!
 //! It does not know JSON-RPC, authentication or statistics: that is the handler's business.
 
 mod cut;
@@ -22,7 +16,6 @@ mod guard;
 mod listener;
 mod refusals;
 mod refuse;
-mod rotation;
 mod slow_lane;
 mod sockets;
 mod wire;
@@ -45,7 +38,6 @@ use crate::http::{HttpRequest, HttpResponse};
 use framing::Head;
 use guard::{Guard, Watch};
 use listener::{CurrentServer, Keeper};
-use rotation::Rotation;
 use slow_lane::SlowLane;
 use wire::ReadFailure;
 
@@ -62,11 +54,11 @@ pub struct ServerConfig {
     pub max_body: usize,
     /// Read/write timeout of every connection: a stalled client holds nothing longer.
     pub io_timeout: Duration,
-    /// Age after which a keep-alive connection is closed after its next answer (`None`: never).
-    pub rotate_after: Option<Duration>,
     pub head_limits: HeadLimits,
     /// Where refusals are counted (shared by the ports of one aggregator).
     pub refusals: Arc<RefusalCounts>,
+    /// Where requests, panics and body read failures are counted (shared likewise).
+    pub counters: Arc<ServerCounters>,
 }
 
 impl ServerConfig {
@@ -77,10 +69,9 @@ impl ServerConfig {
             workers: workers.max(1),
             max_body: 64 * 1024,
             io_timeout: Duration::from_secs(5),
-            // The keeper serves queued connections; reconnecting miners would only cost CPU.
-            rotate_after: None,
             head_limits: HeadLimits::default(),
             refusals: Arc::default(),
+            counters: Arc::default(),
         }
     }
 }
@@ -88,10 +79,12 @@ impl ServerConfig {
 /// Counters the server keeps about itself (exposed through `/metrics`).
 #[derive(Debug, Default)]
 pub struct ServerCounters {
+    /// Requests whose head passed the checks and reached a worker.
     pub requests: AtomicU64,
+    /// Handler calls that panicked (answered 500).
     pub panics: AtomicU64,
+    /// Bodies not received within the I/O timeout (answered 408).
     pub read_failures: AtomicU64,
-    pub rotated: AtomicU64,
 }
 
 pub struct HttpServer {
@@ -119,7 +112,7 @@ impl HttpServer {
         let current: CurrentServer = Arc::new(RwLock::new(Some(Arc::new(server))));
         let stop = Arc::new(AtomicBool::new(false));
         let accept_died = Arc::new(AtomicBool::new(false));
-        let counters = Arc::new(ServerCounters::default());
+        let counters = config.counters.clone();
         let watch = Arc::new(Watch::new(
             config.name,
             local_addr,
@@ -127,7 +120,6 @@ impl HttpServer {
             config.refusals.clone(),
         ));
         let guard = Guard::start(watch.clone())?;
-        let rotation = Arc::new(Rotation::new(config.rotate_after));
         let template = Worker {
             config: config.clone(),
             handler: handler.clone(),
@@ -135,7 +127,6 @@ impl HttpServer {
             stop: stop.clone(),
             accept_died: accept_died.clone(),
             watch,
-            rotation: rotation.clone(),
             counters: counters.clone(),
             slow_lane: None,
         };
@@ -233,7 +224,6 @@ struct Worker {
     stop: Arc<AtomicBool>,
     accept_died: Arc<AtomicBool>,
     watch: Arc<Watch>,
-    rotation: Arc<Rotation>,
     counters: Arc<ServerCounters>,
     /// Where requests whose body is still on the wire go (`None` on the slow lane itself).
     slow_lane: Option<Sender<tiny_http::Request>>,
@@ -291,8 +281,7 @@ impl Worker {
             .then(|| self.watch.in_flight.enter(peer));
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let head_only = *request.method() == tiny_http::Method::Head;
-        let rotate = peer.is_some_and(|peer| self.rotation.is_due(peer));
-        let mut close = rotate || wire::client_wants_close(&request);
+        let mut close = wire::client_wants_close(&request);
         let read = wire::read_request(&mut request, self.config.max_body);
         if let Err(ReadFailure::TooLarge) = read {
             return self.refuse(request, Refusal::BodyTooLarge);
@@ -314,9 +303,6 @@ impl Worker {
                 HttpResponse::text(408, "request body not received in time\n")
             }
         };
-        if rotate {
-            self.counters.rotated.fetch_add(1, Ordering::Relaxed);
-        }
         if let Err(e) = wire::write_response(&mut writer, &response, close, head_only) {
             log::debug!("{}: answer not delivered: {e}", self.config.name);
         }

@@ -2,7 +2,8 @@
 //!
 //! Reads a body with a hard size limit and writes responses by hand, so we decide every header
 //! (tiny_http drops a `Connection` header set through its own API, and we need `Connection:
-//! close` to rotate connections). No policy lives here: the worker loop decides what to do.
+//! close` after a body that did not arrive). No policy lives here: the worker loop decides what to
+//! do.
 
 use std::io::{self, Read, Write};
 

@@ -67,6 +67,16 @@ pub struct Gauges {
     pub mining_info_age_ms: Option<u64>,
     /// Requests the HTTP layer refused, `(reason, count)` for every reason.
     pub http_refused: Vec<(&'static str, u64)>,
+    /// What the HTTP servers of both ports counted about themselves.
+    pub http: HttpCounts,
+}
+
+/// Requests served, handler panics and bodies not received, summed over both ports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HttpCounts {
+    pub requests: u64,
+    pub handler_panics: u64,
+    pub body_read_failures: u64,
 }
 
 /// The plain numbers `/metrics` exposes, read in one short lock.

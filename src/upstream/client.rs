@@ -18,6 +18,7 @@ use serde_json::{json, Value};
 use super::error::printable;
 use super::resolver::QuickResolver;
 use super::{SubmitUpstream, UpstreamError};
+use crate::auth::basic_header;
 use crate::config::{UpstreamAuth, UpstreamSettings};
 use crate::protocol::{NonceSubmission, SubmitAnswer};
 
@@ -287,49 +288,9 @@ fn token_header(token: &str) -> String {
     }
 }
 
-fn basic_header(user_pass: &str) -> String {
-    format!("Basic {}", base64_encode(user_pass.as_bytes()))
-}
-
-/// Standard base64 with padding (RFC 4648), enough for one header.
-pub fn base64_encode(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc_4648_examples() {
-        let cases = [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (plain, encoded) in cases {
-            assert_eq!(base64_encode(plain.as_bytes()), encoded);
-        }
-    }
 
     #[test]
     fn tokens_with_a_colon_are_basic_others_bearer() {

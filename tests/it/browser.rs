@@ -160,7 +160,10 @@ impl Browser {
         let encoded = value
             .as_str()
             .ok_or_else(|| format!("screenshot answer is not a string: {value}"))?;
-        decode_base64(encoded).ok_or_else(|| "screenshot is not valid base64".to_owned())
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD_PAD_INDIFFERENT
+            .decode(encoded)
+            .map_err(|e| format!("screenshot is not valid base64: {e}"))
     }
 
     fn session_call(&self, method: &str, path: &str, body: Value) -> Result<Value, String> {
@@ -276,29 +279,4 @@ fn fresh_profile_dir() -> Result<PathBuf, String> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     Ok(dir)
-}
-
-/// Standard base64 (the screenshot encoding); `None` on anything else.
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }

@@ -83,6 +83,47 @@ fn stats_and_metrics_count_what_miners_sent() {
         &[("method", "submit_nonce")],
     );
     assert_eq!(submit_requests, Some(6.0));
+    for name in [
+        "pocx_aggregator_http_requests_total",
+        "pocx_aggregator_http_handler_panics_total",
+        "pocx_aggregator_http_body_read_failures_total",
+    ] {
+        assert_eq!(types[name], "counter", "{name}");
+    }
+    assert_eq!(
+        value(&samples, "pocx_aggregator_http_handler_panics_total", &[]),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "pocx_aggregator_http_body_read_failures_total",
+            &[]
+        ),
+        Some(0.0)
+    );
+}
+
+/// `/metrics` counts `requests` of both ports, itself included (counted before it is answered).
+fn http_requests(text: &str) -> f64 {
+    let (_, samples) = parse_exposition(text);
+    value(&samples, "pocx_aggregator_http_requests_total", &[]).unwrap()
+}
+
+#[test]
+fn http_requests_are_counted_over_both_ports() {
+    let farm = Farm::start_with(Default::default(), |config| {
+        config.dashboard.enabled = true;
+    });
+    farm.wait_for_round();
+    let dashboard = format!("http://{}", farm.app().dashboard_addr().unwrap());
+    let agent = agent();
+    let before = http_requests(&farm.get("/metrics").1);
+    assert_eq!(get(&agent, &format!("{dashboard}/health")).0, 200);
+    assert_eq!(farm.get("/health").0, 200);
+    farm.rpc("get_mining_info", serde_json::json!({}));
+    let after = http_requests(&get(&agent, &format!("{dashboard}/metrics")).1);
+    assert_eq!(after - before, 4.0);
 }
 
 #[test]
@@ -99,6 +140,25 @@ fn the_dashboard_port_serves_stats_and_asks_for_credentials_when_configured() {
     let dashboard = format!("http://{}", farm.app().dashboard_addr().unwrap());
     let agent = agent();
     assert_eq!(get(&agent, &format!("{dashboard}/stats")).0, 401);
+    // farm:wrong, and the right ones behind another scheme.
+    for wrong in ["Basic ZmFybTp3cm9uZw==", "Bearer ZmFybTpzM2NyZXQ="] {
+        let response = agent
+            .get(&format!("{dashboard}/stats"))
+            .header("Authorization", wrong)
+            .call()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{wrong}");
+        assert!(
+            response.headers().contains_key("WWW-Authenticate"),
+            "{wrong}"
+        );
+    }
+    let response = agent
+        .get(&format!("{dashboard}/stats"))
+        .header("Authorization", "basic  ZmFybTpzM2NyZXQ=")
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
     let mut response = agent
         .get(&format!("{dashboard}/stats"))
         .header("Authorization", "Basic ZmFybTpzM2NyZXQ=")

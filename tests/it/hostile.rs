@@ -15,10 +15,9 @@
 //! bound. Failing cases are not written to disk; proptest prints the minimal input instead.
 //!
 //! Inputs that found a problem are kept as named tests beside the property that found them
-//! (bulky ones under `tests/corpus/`). Those still failing are `#[ignore]`d with the reason, and
-//! `cargo test --test it hostile -- --ignored` shows them: float ids read inexactly
-//! (`envelope`), quadratic alias expansion in configuration YAML (`config_text`), and upstream
-//! error text shown unescaped (`upstream_answer`).
+//! (bulky ones under `tests/corpus/`): float ids echoed exactly (`envelope`), alias expansion in
+//! configuration YAML within budget (`config_text`), and upstream error text shown on one line
+//! (`upstream_answer`).
 
 mod config_text;
 mod envelope;

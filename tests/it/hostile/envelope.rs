@@ -355,7 +355,7 @@ fn id_text(answer: &[u8]) -> String {
 }
 
 /// A fractional id with more than 17 significant digits comes back as the nearest double
-/// (serde_json's `float_roundtrip`; without it this one was read as its neighbour).
+/// (serde_json's `float_roundtrip`; without it this one is read as its neighbour).
 #[test]
 fn float_ids_are_echoed_exactly() {
     let sent = "0.6844818911988574500";

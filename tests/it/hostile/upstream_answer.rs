@@ -241,9 +241,9 @@ fn malformed_error_members_are_garbage() {
     }
 }
 
-/// Known problem: an upstream's error message is printed verbatim, so a hostile upstream can put
-/// line breaks and terminal escapes into every log line and message that shows the error.
-/// Kept ignored until `UpstreamError` escapes upstream text the way configuration errors do.
+/// An upstream's error message printed verbatim would let a hostile upstream put line breaks and
+/// terminal escapes into every log line and message that shows the error: `UpstreamError`
+/// escapes upstream text the way configuration errors do.
 #[test]
 fn upstream_error_text_prints_as_one_line() {
     let body = br#"{"error":{"code":-1,"message":"busy\n[ERROR] forged line\u001b[2J","data":{"reason":"a\nb"}}}"#;

@@ -118,6 +118,15 @@ fn basic_auth_on_the_miner_port() {
         assert_eq!(status, 200, "{answer}");
         answer["result"]["height"] == want.height
     });
+    // The scheme name in any case and extra spaces before the credentials (RFC 7617).
+    for right in [
+        "basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+        "BASIC   QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+    ] {
+        let (status, answer) = raw_post(addr, &format!("Authorization: {right}\r\n"), &body);
+        assert_eq!(status, 200, "{right:?}: {answer}");
+        assert_eq!(answer["result"]["height"], want.height, "{right:?}");
+    }
     // Health stays open for monitoring.
     assert_eq!(farm.get("/health").0, 200);
 }
