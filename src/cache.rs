@@ -22,7 +22,7 @@ use parking_lot::RwLock;
 
 use crate::events::{now_ms, RoundInfo};
 use crate::rpc::RawJson;
-use crate::upstream::{MiningInfo, UpstreamClient, UpstreamError};
+use crate::upstream::{MiningInfo, UpstreamError, Upstreams};
 
 /// Rounds a submission may belong to.
 pub const ROUND_WINDOW: usize = 3;
@@ -186,7 +186,7 @@ pub struct CacheRefresher {
 impl CacheRefresher {
     pub fn start(
         cache: Arc<MiningInfoCache>,
-        client: Arc<UpstreamClient>,
+        upstreams: Arc<Upstreams>,
         interval: Duration,
         on_round: Vec<RoundListener>,
         on_health: HealthListener,
@@ -195,7 +195,8 @@ impl CacheRefresher {
         let (stop, stop_rx) = bounded(1);
         let mut poller = Poller {
             cache,
-            client,
+            upstreams,
+            polls: 0,
             on_round,
             on_health,
             in_outage: false,
@@ -239,7 +240,9 @@ impl Drop for CacheRefresher {
 
 struct Poller {
     cache: Arc<MiningInfoCache>,
-    client: Arc<UpstreamClient>,
+    upstreams: Arc<Upstreams>,
+    /// Polls of the active endpoint so far (the others are polled at some of them).
+    polls: u64,
     on_round: Vec<RoundListener>,
     on_health: HealthListener,
     in_outage: bool,
@@ -279,19 +282,31 @@ impl Poller {
         }
     }
 
-    /// One upstream call; returns when it started.
+    /// One call to the active endpoint (and, when due, to the others); returns when it started.
+    /// Only the active endpoint's answer is served: endpoints are never mixed in one round.
     fn poll(&mut self) -> Instant {
         let started = Instant::now();
+        self.poll_active();
+        self.polls = self.polls.wrapping_add(1);
+        for index in self.upstreams.others_due(self.polls) {
+            let _ = self.upstreams.poll(index, now_ms());
+        }
+        if self.upstreams.decide(now_ms()).is_some() {
+            // The new active endpoint's round is served at once, not a poll later.
+            self.poll_active();
+        }
+        started
+    }
+
+    fn poll_active(&mut self) {
         self.cache.upstream_calls.fetch_add(1, Ordering::Relaxed);
-        let result = self.client.get_mining_info();
-        let took = started.elapsed();
+        let (result, took) = self.upstreams.poll(self.upstreams.active(), now_ms());
         match result {
             Ok(info) => self.on_success(&info, took),
             Err(e) => self.on_failure(&e),
         }
         let health = self.cache.health();
         (self.on_health)(&health, took);
-        started
     }
 
     fn on_success(&mut self, info: &MiningInfo, took: Duration) {

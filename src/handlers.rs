@@ -421,6 +421,8 @@ pub fn health_report(cache: &MiningInfoCache, gauges: &Gauges, ttl: Duration) ->
         "store_ok": gauges.store.ok,
         "store_last_error": gauges.store.last_error,
         "last_error": upstream.last_error,
+        "upstream_active": gauges.upstreams.active_label(),
+        "upstream_endpoints": gauges.upstreams.endpoints_json(),
     });
     let code = if snapshot.is_some() { 200 } else { 503 };
     (code, body.to_string())

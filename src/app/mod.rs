@@ -39,7 +39,7 @@ use crate::store::{
     self, StoreError, StoreOptions, StoreRow, StoreSender, StoreWriter, DEFAULT_QUEUE_CAPACITY,
 };
 use crate::timebend::TimeBender;
-use crate::upstream::UpstreamClient;
+use crate::upstream::Upstreams;
 use crate::verify::VerifyStage;
 
 /// Claims waiting for verification.
@@ -117,9 +117,10 @@ impl App {
             config.upstream.submission_mode,
             DEFAULT_MAX_KEYS_PER_ROUND,
         )));
-        let client = Arc::new(UpstreamClient::new(
+        let client = Arc::new(Upstreams::new(
             &config.upstream,
             config.cache.pool_timeout,
+            config.cache.refresh_interval,
             config.upstream.forward_connections,
         ));
         let held = Arc::new(HeldBack::new(config.upstream.submission_mode));
@@ -158,7 +159,9 @@ impl App {
             .map_err(AppError::Thread)?;
         let refresher = start_refresher(config, &cache, &client, &filter, &held, &stats, &store)?;
         let http = HttpShared::default();
-        let gauges = make_gauges(&forwarder, &verifier, &store, &filter, &cache, &http);
+        let gauges = make_gauges(
+            &forwarder, &verifier, &store, &filter, &cache, &http, &client,
+        );
         let miner_server_config = server_config(
             "miner",
             config.listen_address,
@@ -357,7 +360,7 @@ fn outcome_sink(stats: Arc<Stats>, store: Option<StoreSender>) -> OutcomeSink {
 fn start_refresher(
     config: &Config,
     cache: &Arc<MiningInfoCache>,
-    client: &Arc<UpstreamClient>,
+    client: &Arc<Upstreams>,
     filter: &Arc<Mutex<Filter>>,
     held: &Arc<HeldBack>,
     stats: &Arc<Stats>,
@@ -410,8 +413,10 @@ fn make_gauges(
     filter: &Arc<Mutex<Filter>>,
     cache: &Arc<MiningInfoCache>,
     http: &HttpShared,
+    upstreams: &Arc<Upstreams>,
 ) -> Arc<dyn Fn() -> Gauges + Send + Sync> {
     let http = http.clone();
+    let upstreams = upstreams.clone();
     let forwarder = forwarder.clone();
     let verifier = verifier.clone();
     let store = store.clone();
@@ -423,6 +428,7 @@ fn make_gauges(
         store: store.as_ref().map(|s| s.health()).unwrap_or_default(),
         filter_capped: filter.lock().capped_total(),
         mining_info_age_ms: cache.age_ms(now_ms()),
+        upstreams: upstreams.view(),
         http_refused: http.refusals.snapshot(),
         http: HttpCounts {
             requests: http.counters.requests.load(Ordering::Relaxed),

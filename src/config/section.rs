@@ -147,6 +147,39 @@ impl<'a> Section<'a> {
             .map(Some)
     }
 
+    /// The entries of the list under `key` with their paths (`key[0]`, …), at most `max_len`;
+    /// empty when the key is absent or null.
+    pub(crate) fn list(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> Result<Vec<(String, &'a Value)>, ConfigError> {
+        let path = self.path_of(key);
+        let items = match self.value(key) {
+            None => return Ok(Vec::new()),
+            Some(Value::Sequence(items)) => items,
+            Some(other) => return Err(self.wrong_type(key, "a list", other)),
+        };
+        if items.len() > max_len {
+            let rule = format!("must have at most {max_len} entries");
+            return Err(ConfigError::invalid(path, rule));
+        }
+        Ok(items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| (format!("{path}[{index}]"), item))
+            .collect())
+    }
+
+    /// A list entry (from [`Section::list`]) read as a mapping of `known` keys.
+    pub(crate) fn entry(
+        path: String,
+        value: &'a Value,
+        known: &[&str],
+    ) -> Result<Section<'a>, ConfigError> {
+        Section::open(path, value, known)
+    }
+
     /// One of `choices`, compared without regard to ASCII case; returns the listed spelling.
     pub(crate) fn choice(
         &self,

@@ -69,6 +69,21 @@ impl Config {
             "upstream.forward_connections",
             upstream.forward_connections.to_string(),
         );
+        for (index, backup) in upstream.backups.iter().enumerate() {
+            line(
+                &format!("upstream.backup_urls[{index}]"),
+                format!(
+                    "{} ({})",
+                    mask_url(&backup.url),
+                    upstream_auth(&backup.auth)
+                ),
+            );
+        }
+        line(
+            "upstream.failover_after",
+            upstream.failover_after.to_string(),
+        );
+        line("upstream.failback_secs", secs(upstream.failback));
 
         let cache = &self.cache;
         line("cache.mining_info_ttl_secs", secs(cache.mining_info_ttl));

@@ -11,7 +11,7 @@ use super::error::{ConfigError, Problem};
 use super::load::credentials;
 use super::section::Section;
 use super::url::{check_host, check_url, url_from_parts};
-use super::{SubmissionMode, UpstreamAuth, UpstreamSettings};
+use super::{schema, SubmissionMode, UpstreamAuth, UpstreamEndpoint, UpstreamSettings};
 
 /// The other layout's keys that together describe the upstream address.
 const RPC_ADDRESS_KEYS: [&str; 3] = ["rpc_transport", "rpc_host", "rpc_port"];
@@ -40,15 +40,68 @@ pub(crate) fn upstream_settings(
     let forward_connections = upstream
         .uint("forward_connections", 1, max_connections)?
         .unwrap_or(defaults::FORWARD_CONNECTIONS);
+    let backups = backup_endpoints(upstream, &url)?;
+    let failover_after = upstream
+        .uint("failover_after", 1, defaults::MAX_FAILOVER_AFTER)?
+        .unwrap_or(defaults::FAILOVER_AFTER);
+    let failback_secs = upstream
+        .uint("failback_secs", 1, defaults::MAX_FAILBACK_SECS)?
+        .unwrap_or(defaults::FAILBACK_SECS);
     Ok(UpstreamSettings {
         name,
         url,
         auth,
+        backups,
+        failover_after: u32::try_from(failover_after).unwrap_or(u32::MAX),
+        failback: Duration::from_secs(failback_secs),
         submission_mode,
         verify_submissions,
         retry_backoff,
         forward_connections: usize::try_from(forward_connections).unwrap_or(1),
     })
+}
+
+/// `backup_urls`: each entry a URL, or a mapping with `url` and the primary's credential keys
+/// (`auth_token`, or `rpc_auth`). An endpoint listed twice would only be polled twice.
+fn backup_endpoints(
+    upstream: &Section,
+    primary: &str,
+) -> Result<Vec<UpstreamEndpoint>, ConfigError> {
+    let mut backups: Vec<UpstreamEndpoint> = Vec::new();
+    for (path, value) in upstream.list("backup_urls", defaults::MAX_BACKUPS)? {
+        let (url_path, endpoint) = match value {
+            serde_yaml::Value::String(url) => {
+                check_url(url).map_err(|rule| ConfigError::invalid(path.clone(), rule))?;
+                let auth = UpstreamAuth::None;
+                (
+                    path,
+                    UpstreamEndpoint {
+                        url: url.clone(),
+                        auth,
+                    },
+                )
+            }
+            _ => {
+                let entry = Section::entry(path, value, schema::BACKUP)?;
+                let rpc_auth = entry.section("rpc_auth", schema::RPC_AUTH)?;
+                let url = entry.text("url")?.ok_or_else(|| {
+                    let problem = Problem::Required { hint: None };
+                    ConfigError::key(entry.path_of("url"), problem)
+                })?;
+                check_url(url).map_err(|rule| ConfigError::invalid(entry.path_of("url"), rule))?;
+                let auth = upstream_auth(&entry, &rpc_auth)?;
+                let url = url.to_owned();
+                (entry.path_of("url"), UpstreamEndpoint { url, auth })
+            }
+        };
+        let repeated = endpoint.url == primary || backups.iter().any(|b| b.url == endpoint.url);
+        if repeated {
+            let rule = "repeats an endpoint listed before it";
+            return Err(ConfigError::invalid(url_path, rule));
+        }
+        backups.push(endpoint);
+    }
+    Ok(backups)
 }
 
 fn upstream_name(upstream: &Section) -> Result<String, ConfigError> {
