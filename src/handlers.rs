@@ -113,7 +113,7 @@ fn handle_rpc(ctx: &Context, request: &HttpRequest) -> HttpResponse {
     let mut method_seen = "invalid";
     // Named params are read as `submit_nonce`'s; the other methods ignore theirs.
     let answer = rpc::answer_body::<SubmitParams>(&request.body, &mut |call| {
-        method_seen = known_method(&call.method);
+        method_seen = known_method(call.method);
         dispatch(ctx, call, request)
     });
     ctx.stats.record_request(method_seen, started.elapsed());
@@ -133,7 +133,7 @@ fn known_method(method: &str) -> &'static str {
 
 /// `request` names the submitting machine; only submissions need it, so it is read there.
 fn dispatch(ctx: &Context, call: &Call<SubmitParams>, request: &HttpRequest) -> CallResult {
-    match call.method.as_ref() {
+    match call.method {
         "get_mining_info" => {
             ctx.stats.record_poll(&machine_key(request), now_ms());
             get_mining_info(ctx)

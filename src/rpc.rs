@@ -1,10 +1,11 @@
 //! The JSON-RPC 2.0 envelope: turning a request body into calls and answers back into bytes.
 //!
-//! Knows nothing of the PoCX methods: `handlers` gives it a dispatch function. It owns the
-//! envelope rules of the protocol — ids echoed as sent (string, number or null), parse errors
-//! (-32700, id null), invalid requests (-32600), batches (array in, array out; an empty batch is
-//! one -32600), notifications (no `id`: no answer at all). Nesting depth is bounded by serde_json's
-//! recursion limit and the body size by the server, so no input can exhaust the stack or memory.
+//! Knows nothing of the PoCX methods: `handlers` gives it a dispatch function and the type named
+//! params are read into (`submission::SubmitParams`). It owns the envelope rules of the
+//! protocol — ids echoed as sent (string, number or null), parse errors (-32700, id null),
+//! invalid requests (-32600), batches (array in, array out; an empty batch is one -32600),
+//! notifications (no `id`: no answer at all). Nesting depth is bounded by serde_json's recursion
+//! limit and the body size by the server, so no input can exhaust the stack or memory.
 //!
 //! One reading (`read`): the body is read once, with serde, into the envelope's members and
 //! the method's params type, checked exactly as reading it into a `serde_json::Value` would be.
@@ -22,13 +23,14 @@ use read::{Body, Members, Request};
 /// Most calls one batch may carry; a miner sends one at a time, so this only stops abuse.
 pub const MAX_BATCH: usize = 64;
 
-/// One well-formed call taken out of the envelope, its params read into `P`.
+/// One well-formed call taken out of the envelope (borrowed from its reading), its params
+/// read into `P`.
 #[derive(Debug)]
 pub struct Call<'a, P> {
-    pub method: std::borrow::Cow<'a, str>,
-    pub params: Params<P>,
+    pub method: &'a str,
+    pub params: &'a Params<P>,
     /// `None` for a notification (no `id` member); else a string, a number or null.
-    pub id: Option<Scalar<'a>>,
+    pub id: Option<&'a Scalar<'a>>,
 }
 
 /// A JSON-RPC error object.
@@ -109,7 +111,8 @@ pub fn answer_body<'a, P: Deserialize<'a>>(
     let read = std::str::from_utf8(body)
         .ok()
         .and_then(|text| serde_json::from_str::<Body<P>>(text).ok());
-    let calls = match read {
+    // Matched by reference: a call's reading is a few hundred bytes, not worth moving.
+    let calls = match &read {
         None => {
             let err = RpcError::new(code::PARSE_ERROR, "parse error");
             return Some(error_response(&err, &Value::Null));
@@ -129,7 +132,7 @@ pub fn answer_body<'a, P: Deserialize<'a>>(
         Some(Body::Batch(calls)) => calls,
     };
     let answers: Vec<Vec<u8>> = calls
-        .into_iter()
+        .iter()
         .filter_map(|request| answer_one(request, dispatch))
         .collect();
     if answers.is_empty() {
@@ -148,13 +151,13 @@ pub fn answer_body<'a, P: Deserialize<'a>>(
 }
 
 fn answer_one<P>(
-    request: Request<P>,
+    request: &Request<P>,
     dispatch: &mut dyn FnMut(&Call<P>) -> CallResult,
 ) -> Option<Vec<u8>> {
-    match into_call(request) {
+    match as_call(request) {
         Ok(call) => {
             let result = dispatch(&call);
-            let id = call.id.as_ref()?;
+            let id = call.id?;
             Some(match result {
                 Ok(raw) => result_with_id(&raw, id),
                 Err(err) => error_response(&err, &id.to_value()),
@@ -165,7 +168,7 @@ fn answer_one<P>(
 }
 
 /// The envelope rules, in order; a broken rule answers with the id when it is usable.
-fn into_call<P>(request: Request<P>) -> Result<Call<P>, (RpcError, Value)> {
+fn as_call<'a, P>(request: &'a Request<P>) -> Result<Call<'a, P>, (RpcError, Value)> {
     let invalid =
         |why: &str| RpcError::new(code::INVALID_REQUEST, format!("invalid request: {why}"));
     let Request::Object(Members {
@@ -193,7 +196,11 @@ fn into_call<P>(request: Request<P>) -> Result<Call<P>, (RpcError, Value)> {
     if matches!(params, Params::Other) {
         return Err(echo(invalid("params must be an object or an array")));
     }
-    Ok(Call { method, params, id })
+    Ok(Call {
+        method: method.as_ref(),
+        params,
+        id: id.as_ref(),
+    })
 }
 
 /// `{"jsonrpc":"2.0","result":<raw>,"id":<id>}` without re-serialising the result.

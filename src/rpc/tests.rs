@@ -4,7 +4,7 @@
 use super::*;
 
 fn echo_method(call: &Call<Value>) -> CallResult {
-    match call.method.as_ref() {
+    match call.method {
         "ping" => Ok(RawJson::from_value(&json!("pong"))),
         other => Err(RpcError::new(code::METHOD_NOT_FOUND, "method not found")
             .with_data(json!({ "method": other }))),
@@ -66,7 +66,7 @@ fn batches_answer_in_order_and_skip_notifications() {
 
 /// Echoes what it was given, so what the reading took shows in the answer.
 fn echo_call(call: &Call<Value>) -> CallResult {
-    let params = match &call.params {
+    let params = match call.params {
         Params::Absent => Value::Null,
         Params::Named(params) => params.clone(),
         Params::Positional => json!("positional"),

@@ -29,7 +29,7 @@ fn mining_info() -> Value {
 }
 
 fn dispatch(call: &Call<SubmitParams>, info: &RawJson) -> CallResult {
-    match call.method.as_ref() {
+    match call.method {
         "submit_nonce" => match validate(call.params.named()) {
             Ok(submission) => submitted(submission.raw_quality),
             Err(error) => Err(RpcError::invalid_params(error.to_string())),
@@ -296,7 +296,7 @@ fn dispatch_value(call: &reference::Call, info: &RawJson) -> CallResult {
 #[test]
 fn recorded_answers_are_given_byte_for_byte() {
     let info = RawJson::from_value(&json!({"height": 7}));
-    let mut dispatch = |call: &Call<SubmitParams>| match call.method.as_ref() {
+    let mut dispatch = |call: &Call<SubmitParams>| match call.method {
         "submit_nonce" | "get_mining_info" => dispatch(call, &info),
         other => Err(RpcError::new(code::METHOD_NOT_FOUND, "method not found")
             .with_data(json!({ "method": other.chars().take(64).collect::<String>() }))),
