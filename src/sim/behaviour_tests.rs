@@ -96,14 +96,27 @@ fn a_refusing_upstream_keeps_its_port_from_servers_binding_port_0() {
 /// Binds a fresh socket to 127.0.0.1 port 0 with the kernel's choice narrowed to `port` alone
 /// (IP_LOCAL_PORT_RANGE, Linux 6.3+; older kernels answer ENOPROTOOPT).
 fn bind_port_0_limited_to(port: u16) -> std::io::Result<()> {
-    use super::held_port::{bind, set_option, stream_socket};
+    use std::os::fd::AsRawFd;
     const IP_LOCAL_PORT_RANGE: libc::c_int = 51;
     let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let socket = stream_socket(any_port)?;
+    let socket = super::held_port::stream_socket(any_port)?;
     // Upper bound in the high 16 bits, lower in the low ones.
     let range = (libc::c_int::from(port) << 16) | libc::c_int::from(port);
-    set_option(&socket, libc::IPPROTO_IP, IP_LOCAL_PORT_RANGE, range)?;
-    bind(&socket, any_port)
+    // SAFETY: the option value points at a live c_int of the size passed; socket2 has no
+    // setter for this Linux-only option.
+    let set = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            IP_LOCAL_PORT_RANGE,
+            (&range as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    socket.bind(&any_port.into())
 }
 
 #[test]

@@ -43,7 +43,7 @@ struct OpenConnection {
 }
 
 /// A listening socket and the threads serving it.
-pub struct Listener {
+pub(super) struct Listener {
     addr: SocketAddr,
     stopping: Arc<AtomicBool>,
     /// Dropped to wake hung requests and a pausing acceptor.
@@ -55,7 +55,7 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub fn start(
+    pub(super) fn start(
         socket: TcpListener,
         service: Arc<Service>,
         hang_limit: Duration,
@@ -89,7 +89,7 @@ impl Listener {
 
     /// Closes the listening socket and every connection, and joins every thread. When it
     /// returns, connecting to the address is refused.
-    pub fn stop(mut self) {
+    pub(super) fn stop(mut self) {
         self.stop_all();
     }
 

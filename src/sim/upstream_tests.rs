@@ -93,11 +93,10 @@ fn mining_info_has_every_field_and_round_changes() {
     let next = upstream.new_round();
     assert_eq!(next.height, round.height + 1);
     assert_ne!(next.block_hash, round.block_hash);
-    upstream.set_base_target(1234);
     let info = call(&upstream, "get_mining_info", json!({}))["result"].clone();
     assert_eq!(info["height"], next.height);
     assert_eq!(info["block_hash"], next.block_hash.as_str());
-    assert_eq!(info["base_target"], 1234);
+    assert_eq!(info["base_target"], GENESIS_BASE_TARGET_120);
     assert_eq!(upstream.mining_info_calls(), 2);
     upstream.shutdown();
 }
