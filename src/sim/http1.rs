@@ -8,6 +8,8 @@
 
 use std::io::{BufRead, Read, Write};
 
+use crate::server::reason_phrase;
+
 /// Request head (request line and headers) limit.
 const MAX_HEAD_BYTES: u64 = 16 * 1024;
 const MAX_HEADERS: usize = 100;
@@ -175,23 +177,6 @@ pub(super) fn write_response(
     }
     out.write_all(&bytes)?;
     out.flush()
-}
-
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        405 => "Method Not Allowed",
-        413 => "Content Too Large",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Unknown",
-    }
 }
 
 #[cfg(test)]
