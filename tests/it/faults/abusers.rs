@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::{census_growth, run_in_child, thread_census, total, wait_for_census};
 use super::{in_child, is_child_for, lingering_allowance, own_thread_name, proc_status};
-use crate::support::{account, agent, post, Farm};
+use crate::support::{account, agent, agent_with_timeout, post, Farm};
 
 const CHILD_NAME: &str = "half-requests";
 const ABUSERS: usize = 1_000;
@@ -152,11 +152,7 @@ fn stalled_bodies_over_1_kib_do_not_stop_miners() {
     let stalled = stall(addr, 200);
     assert!(stalled.len() >= 190, "only {} connected", stalled.len());
     // A real miner: keep-alive, gives up after 5 s.
-    let miner: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let miner = agent_with_timeout(Duration::from_secs(5));
     let body = json!({"jsonrpc": "2.0", "method": "get_mining_info", "id": 1}).to_string();
     let mut slowest = Duration::ZERO;
     let mut timed_out = 0;
