@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{census_growth, run_in_child, thread_census, total, wait_for_census};
+use super::{census_growth, run_in_child, settled_census, total, wait_for_census};
 use super::{in_child, is_child_for, lingering_allowance, own_thread_name, proc_status};
 use crate::support::{account, agent, agent_with_timeout, post, Farm};
 
@@ -52,8 +52,7 @@ fn half_requests_child() {
     for _ in 0..5 {
         farm.rpc("get_mining_info", json!({}));
     }
-    std::thread::sleep(Duration::from_millis(300));
-    let baseline = thread_census();
+    let baseline = settled_census();
 
     let addr = farm.app().miner_addr().unwrap();
     let opened = Instant::now();

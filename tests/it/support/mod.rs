@@ -135,6 +135,15 @@ impl Farm {
         )
     }
 
+    /// Waits until nothing is queued, backing off or in flight in the forwarder: every
+    /// submission handed on so far has reached the upstream and has its outcome, and no retry
+    /// is still to come.
+    pub fn settle(&self) {
+        let held = || self.app().gauges().queue_depth;
+        let settled = eventually(Duration::from_secs(20), || held() == 0);
+        assert!(settled, "forwarder still holds {} submissions", held());
+    }
+
     /// Stops the aggregator (drains and flushes) and returns how long that took.
     pub fn stop_app(&mut self) -> Duration {
         let started = Instant::now();
