@@ -2,9 +2,10 @@
 //!
 //! `pocx_aggregator --demo` runs the aggregator between the two; the integration tests and the
 //! benchmarks use [`SimUpstream`] as the fake upstream they can make fail on cue and
-//! [`SimMiners`] as the load. The re-exports below are the whole public surface; the modules
-//! are private, and nothing in the aggregator's own stages uses them. Everything listens on or talks to 127.0.0.1 only unless given
-//! another address, and says "simulated"/"simulation" in its log lines.
+//! [`SimMiners`] as the load. The re-exports below are its whole public surface (the modules
+//! are private), and no stage of the aggregator uses it. Everything listens on or talks to
+//! 127.0.0.1 only unless given another address, and says "simulated"/"simulation" in its log
+//! lines.
 //!
 //! - `upstream`: the control handle, the listener's lifecycle (`Refuse` stops it and keeps
 //!   the port with `held_port`) and the round timer; `listener` owns the sockets and their
