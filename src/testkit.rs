@@ -1,5 +1,6 @@
 //! What every test needs whatever it tests: a temporary directory removed on drop, waiting for
-//! a condition with a deadline, and an HTTP agent for loopback servers.
+//! a condition (or a child process's exit) with a deadline, and an HTTP agent for loopback
+//! servers.
 //!
 //! One file for all test code: the unit tests compile it as `crate::testkit`, the integration
 //! tests (`tests/it/support`) and the benches include it by path. So it uses std and ureq
@@ -8,6 +9,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -70,6 +72,21 @@ pub fn wait_until(limit: Duration, condition: impl FnMut() -> bool) {
         eventually(limit, condition),
         "condition not met within {limit:?}"
     );
+}
+
+/// Waits at most `limit` for `child` to exit: its status, or `None` once it has been killed
+/// (and reaped) for taking longer.
+pub fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let mut status = None;
+    let exited = eventually(limit, || {
+        status = child.try_wait().ok().flatten();
+        status.is_some()
+    });
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    status
 }
 
 /// An agent for servers on 127.0.0.1: every call ends within `timeout`, HTTP error statuses

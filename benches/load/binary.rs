@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::procfs;
-use super::testkit::TempDir;
+use super::testkit::{exit_within, TempDir};
 use super::wire::read_answer;
 
 /// How long a started server is left idle before its memory is read.
@@ -121,15 +121,7 @@ fn stop(child: &mut Child) {
         .arg("-TERM")
         .arg(child.id().to_string())
         .status();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = exit_within(child, Duration::from_secs(5));
 }
 
 fn stripped_size(binary: &Path, dir: &Path) -> Option<u64> {

@@ -15,12 +15,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pocx_aggregator::app::App;
 use pocx_aggregator::config::Config;
 
-use super::testkit::TempDir;
+use super::testkit::{exit_within, TempDir};
 use super::{env_number, procfs};
 
 pub const ROLE_VAR: &str = "POCX_LOAD_ROLE";
@@ -125,15 +125,7 @@ impl ServerProcess {
     /// Closes its stdin (the signal to shut down) and waits for it to exit.
     pub fn stop(mut self) {
         drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = exit_within(&mut self.child, Duration::from_secs(10));
     }
 }
 

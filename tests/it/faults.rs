@@ -17,7 +17,7 @@ use std::fs;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{eventually, TempDir};
+use crate::support::{eventually, exit_within, TempDir};
 
 /// Set in a child copy of this binary; names the body it runs.
 const CHILD_ENV: &str = "POCX_FAULTS_CHILD";
@@ -47,14 +47,7 @@ fn run_in_child(test_path: &str, name: &str, limit: Duration) {
         .stderr(err)
         .spawn()
         .unwrap();
-    let mut status = None;
-    if !eventually(limit, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    }) {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    let status = exit_within(&mut child, limit);
     let output = fs::read_to_string(&out_path).unwrap_or_default();
     println!("--- child {name} ---\n{output}--- end of child {name} ---");
     match status {

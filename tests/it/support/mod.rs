@@ -10,7 +10,7 @@ pub mod process;
 // tests and the benches use.
 #[path = "../../../src/testkit.rs"]
 mod testkit;
-pub use testkit::{agent_with_timeout, eventually, wait_until, TempDir};
+pub use testkit::{agent_with_timeout, eventually, exit_within, wait_until, TempDir};
 
 use std::path::Path;
 use std::time::{Duration, Instant};
