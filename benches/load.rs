@@ -39,6 +39,8 @@ mod report;
 mod requests;
 #[path = "load/servers.rs"]
 mod servers;
+#[path = "../src/testkit.rs"]
+mod testkit;
 #[path = "load/wire.rs"]
 mod wire;
 
@@ -46,7 +48,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pocx_aggregator::config::defaults;
 use pocx_aggregator::sim::{SimUpstream, SimUpstreamConfig};
@@ -126,14 +128,14 @@ fn main() {
 /// Waits (at most 5 s) until `addr` answers `get_mining_info` with a result.
 pub fn wait_until_serving(addr: SocketAddr) -> io::Result<()> {
     let patience = if servers::profiled() { 60 } else { 5 };
-    let deadline = Instant::now() + Duration::from_secs(patience);
-    while Instant::now() < deadline {
-        if wire::post(addr, GET_MINING_INFO).is_ok_and(|(answer, _)| answer.ok) {
-            return Ok(());
-        }
-        thread::sleep(Duration::from_millis(10));
+    let serving = testkit::eventually(Duration::from_secs(patience), || {
+        wire::post(addr, GET_MINING_INFO).is_ok_and(|(answer, _)| answer.ok)
+    });
+    if serving {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("{addr} serves no mining info")))
     }
-    Err(io::Error::other(format!("{addr} serves no mining info")))
 }
 
 /// Which throughput rows to run (all unless narrowed by arguments).

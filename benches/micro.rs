@@ -1,6 +1,5 @@
 //! Micro benchmarks of the per-submission hot path: time bending, the best-so-far filter,
-//! parameter validation, the JSON-RPC bodies of both methods read and answered (a plain
-//! submission in one pass, against the general reading of the same call as the baseline), and
+//! parameter validation, the JSON-RPC bodies of both methods read and answered, and
 //! (for scale) the cost of recomputing a nonce's quality with pocx_hashlib at compression
 //! levels 1 to 4. Off that path, for scale too: a `/history` answer of a week, and the alerts
 //! thread's hourly work for one finished round of a farm of 1,000 machines and 1,000 accounts.
@@ -18,11 +17,10 @@ use pocx_aggregator::alerts::{Alert, AlertKind, AlertState};
 use pocx_aggregator::config::SubmissionMode;
 use pocx_aggregator::events::{HourlyRecord, SubjectKind};
 use pocx_aggregator::filter::{Filter, DEFAULT_MAX_KEYS_PER_ROUND};
-use pocx_aggregator::handlers::{read_plain_submission, read_submit_params};
 use pocx_aggregator::history::hourly::SubmissionCounts;
 use pocx_aggregator::history::{self, HistoryBook, Hourly, KEPT_HOURS, MS_PER_HOUR};
-use pocx_aggregator::rpc::{answer_body, answer_for, RawJson};
-use pocx_aggregator::submission::parse_submit_params;
+use pocx_aggregator::rpc::{answer_body, Params, RawJson};
+use pocx_aggregator::submission::{validate, SubmitParams};
 use pocx_aggregator::timebend::{poc_time, TimeBender};
 use serde_json::json;
 
@@ -114,9 +112,12 @@ fn submit_params(c: &mut Criterion) {
     let mut group = c.benchmark_group("submission");
     group.measurement_time(Duration::from_secs(2));
     group.warm_up_time(Duration::from_millis(500));
-    let params = submission_params();
-    group.bench_function("parse_submit_params", |b| {
-        b.iter(|| parse_submit_params(Some(black_box(&params))))
+    let params = submission_params().to_string();
+    group.bench_function("read_and_validate", |b| {
+        b.iter(|| {
+            let read: Params<SubmitParams> = serde_json::from_str(black_box(&params)).ok()?;
+            validate(read.named()).ok()
+        })
     });
     group.finish();
 }
@@ -135,7 +136,7 @@ fn jsonrpc_bodies(c: &mut Criterion) {
     }));
     let gmi = br#"{"jsonrpc":"2.0","method":"get_mining_info","params":{},"id":1}"#;
     group.bench_function("get_mining_info", |b| {
-        b.iter(|| answer_body(black_box(gmi), &mut |_| Ok(mining_info.clone())))
+        b.iter(|| answer_body::<SubmitParams>(black_box(gmi), &mut |_| Ok(mining_info.clone())))
     });
     let submit = json!({
         "jsonrpc": "2.0",
@@ -146,16 +147,12 @@ fn jsonrpc_bodies(c: &mut Criterion) {
     .to_string();
     let answer =
         |quality: u64| RawJson::from_unsigned_fields(&[("poc_time", 17), ("raw_quality", quality)]);
-    group.bench_function("submit_nonce_one_pass", |b| {
+    group.bench_function("submit_nonce", |b| {
         b.iter(|| {
-            let (id, submission) = read_plain_submission(black_box(submit.as_bytes()))?;
-            answer_for(id.as_ref(), Ok(answer(submission.raw_quality)))
-        })
-    });
-    group.bench_function("submit_nonce_general_reading", |b| {
-        b.iter(|| {
-            answer_body(black_box(submit.as_bytes()), &mut |call| {
-                read_submit_params(&call.params).map(|s| answer(s.raw_quality))
+            answer_body::<SubmitParams>(black_box(submit.as_bytes()), &mut |call| {
+                validate(call.params.named())
+                    .map(|s| answer(s.raw_quality))
+                    .map_err(|e| pocx_aggregator::rpc::RpcError::invalid_params(e.to_string()))
             })
         })
     });

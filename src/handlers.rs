@@ -29,16 +29,9 @@ use crate::protocol::{code, NonceSubmission};
 use crate::rpc::{self, Call, CallResult, RawJson, RpcError};
 use crate::stats::{Gauges, Stats};
 use crate::store::{StoreRow, StoreSender};
+use crate::submission::SubmitParams;
 use crate::timebend::TimeBender;
 use crate::verify::VerifyStage;
-
-mod submit_params;
-mod submit_scan;
-
-/// `submit_nonce` params from a call, validated (the path every miner submission takes).
-pub use submit_params::submission as read_submit_params;
-/// A plain `submit_nonce` body read in one pass (what the miner port tries first).
-pub use submit_scan::plain_call as read_plain_submission;
 
 /// Longest `X-Miner` name kept; longer names are cut.
 const MAX_MACHINE_NAME: usize = 64;
@@ -118,20 +111,11 @@ fn handle_rpc(ctx: &Context, request: &HttpRequest) -> HttpResponse {
         }
     }
     let mut method_seen = "invalid";
-    let answer = match submit_scan::plain_call(&request.body) {
-        // The common submission, read in one pass (see `submit_params`).
-        Some((id, submission)) => {
-            method_seen = "submit_nonce";
-            rpc::answer_for(
-                id.as_ref(),
-                submit_nonce(ctx, submission, &machine_id(request)),
-            )
-        }
-        None => rpc::answer_body(&request.body, &mut |call: &Call| {
-            method_seen = known_method(call.method);
-            dispatch(ctx, call, request)
-        }),
-    };
+    // Named params are read as `submit_nonce`'s; the other methods ignore theirs.
+    let answer = rpc::answer_body::<SubmitParams>(&request.body, &mut |call| {
+        method_seen = known_method(call.method);
+        dispatch(ctx, call, request)
+    });
     ctx.stats.record_request(method_seen, started.elapsed());
     match answer {
         Some(body) => HttpResponse::json(200, body),
@@ -148,14 +132,15 @@ fn known_method(method: &str) -> &'static str {
 }
 
 /// `request` names the submitting machine; only submissions need it, so it is read there.
-fn dispatch(ctx: &Context, call: &Call, request: &HttpRequest) -> CallResult {
+fn dispatch(ctx: &Context, call: &Call<SubmitParams>, request: &HttpRequest) -> CallResult {
     match call.method {
         "get_mining_info" => {
             ctx.stats.record_poll(&machine_key(request), now_ms());
             get_mining_info(ctx)
         }
         "submit_nonce" => {
-            let submission = submit_params::submission(&call.params)?;
+            let submission = crate::submission::validate(call.params.named())
+                .map_err(|e| RpcError::invalid_params(e.to_string()))?;
             submit_nonce(ctx, submission, &machine_id(request))
         }
         other => Err(RpcError::new(code::METHOD_NOT_FOUND, "method not found")

@@ -29,3 +29,6 @@ pub mod threads;
 pub mod timebend;
 pub mod upstream;
 pub mod verify;
+
+#[cfg(test)]
+mod testkit;

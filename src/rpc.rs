@@ -1,76 +1,36 @@
 //! The JSON-RPC 2.0 envelope: turning a request body into calls and answers back into bytes.
 //!
-//! Knows nothing of the PoCX methods: `handlers` gives it a dispatch function. It owns the
-//! envelope rules of the protocol — ids echoed as sent (string, number or null), parse errors
-//! (-32700, id null), invalid requests (-32600), batches (array in, array out; an empty batch is
-//! one -32600), notifications (no `id`: no answer at all). Nesting depth is bounded by serde_json's
-//! recursion limit and the body size by the server, so no input can exhaust the stack or memory.
+//! Knows nothing of the PoCX methods: `handlers` gives it a dispatch function and the type named
+//! params are read into (`submission::SubmitParams`). It owns the envelope rules of the
+//! protocol — ids echoed as sent (string, number or null), parse errors (-32700, id null),
+//! invalid requests (-32600), batches (array in, array out; an empty batch is one -32600),
+//! notifications (no `id`: no answer at all). Nesting depth is bounded by serde_json's recursion
+//! limit and the body size by the server, so no input can exhaust the stack or memory.
 //!
-//! Two readings, one meaning: a body holding one plain call is read without building a JSON tree
-//! (`single`), everything else (batches, unusual ids, every error) by the general reading into
-//! `serde_json::Value`. A body the fast reading does not fully accept goes to the general one.
+//! One reading (`read`): the body is read once, with serde, into the envelope's members and
+//! the method's params type, checked exactly as reading it into a `serde_json::Value` would be.
 
-mod single;
+mod read;
 
-use std::borrow::Cow;
+pub use read::{Checked, Params, Scalar};
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::protocol::code;
+use read::{Body, Members, Request};
 
 /// Most calls one batch may carry; a miner sends one at a time, so this only stops abuse.
 pub const MAX_BATCH: usize = 64;
 
-/// One well-formed call taken out of the envelope.
+/// One well-formed call taken out of the envelope (borrowed from its reading), its params
+/// read into `P`.
 #[derive(Debug)]
-pub struct Call<'a> {
+pub struct Call<'a, P> {
     pub method: &'a str,
-    pub params: Params<'a>,
-    /// `None` for a notification (no `id` member).
-    pub id: Option<CallId<'a>>,
-}
-
-/// A call's `params` (an object or an array when present; JSON `null` counts as absent).
-#[derive(Debug, Clone, Copy)]
-pub enum Params<'a> {
-    Absent,
-    /// From the general reading.
-    Parsed(&'a Value),
-    /// Still inside this single-call body, not read yet.
-    InBody(&'a [u8]),
-}
-
-impl<'a> Params<'a> {
-    /// The params as a JSON value (`None` when absent).
-    pub fn value(&self) -> Option<Cow<'a, Value>> {
-        match *self {
-            Params::Absent => None,
-            Params::Parsed(value) => Some(Cow::Borrowed(value)),
-            Params::InBody(body) => single::params_value(body).map(Cow::Owned),
-        }
-    }
-
-    /// The params read straight into `T` (borrowing from the body), when they are an object
-    /// `T` accepts; `None` otherwise — then [`Params::value`] is the way to find out why.
-    pub fn named<T: Deserialize<'a>>(&self) -> Option<T> {
-        match *self {
-            Params::Absent => None,
-            Params::Parsed(value) => single::named_from_value(value),
-            Params::InBody(body) => single::named_params(body),
-        }
-    }
-}
-
-/// A call's id, echoed as sent.
-#[derive(Debug, Clone, Copy)]
-pub enum CallId<'a> {
-    /// From the general reading.
-    Value(&'a Value),
-    /// A string without escapes, as it appeared between its quotes.
-    Text(&'a str),
-    Unsigned(u64),
-    Null,
+    pub params: &'a Params<P>,
+    /// `None` for a notification (no `id` member); else a string, a number or null.
+    pub id: Option<&'a Scalar<'a>>,
 }
 
 /// A JSON-RPC error object.
@@ -140,117 +100,111 @@ impl RawJson {
     }
 }
 
-/// Answers a whole request body. `None` means nothing to send back (only notifications).
-pub fn answer_body(body: &[u8], dispatch: &mut dyn FnMut(&Call) -> CallResult) -> Option<Vec<u8>> {
-    match single::parse(body) {
-        Some(call) => answer_call(&call, dispatch),
-        None => answer_general(body, dispatch),
-    }
-}
-
-/// The general reading: any body, through a `serde_json::Value`.
-fn answer_general(body: &[u8], dispatch: &mut dyn FnMut(&Call) -> CallResult) -> Option<Vec<u8>> {
-    let parsed: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(_) => {
+/// Answers a whole request body, each call's named params read into `P` (a type that reads any
+/// JSON object). `None` means nothing to send back (only notifications).
+pub fn answer_body<'a, P: Deserialize<'a>>(
+    body: &'a [u8],
+    dispatch: &mut dyn FnMut(&Call<P>) -> CallResult,
+) -> Option<Vec<u8>> {
+    // Checking the whole body as UTF-8 once is cheaper than serde_json checking each of its
+    // strings; a body that is not UTF-8 is not JSON either.
+    let read = std::str::from_utf8(body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Body<P>>(text).ok());
+    // Matched by reference: a call's reading is a few hundred bytes, not worth moving.
+    let calls = match &read {
+        None => {
             let err = RpcError::new(code::PARSE_ERROR, "parse error");
             return Some(error_response(&err, &Value::Null));
         }
-    };
-    match parsed {
-        Value::Array(items) if items.is_empty() => {
+        Some(Body::One(request)) => return answer_one(request, dispatch),
+        Some(Body::Batch(calls)) if calls.is_empty() => {
             let err = RpcError::new(code::INVALID_REQUEST, "invalid request: empty batch");
-            Some(error_response(&err, &Value::Null))
+            return Some(error_response(&err, &Value::Null));
         }
-        Value::Array(items) if items.len() > MAX_BATCH => {
+        Some(Body::TooLong) => {
             let err = RpcError::new(
                 code::INVALID_REQUEST,
                 format!("invalid request: batch of more than {MAX_BATCH} calls"),
             );
-            Some(error_response(&err, &Value::Null))
+            return Some(error_response(&err, &Value::Null));
         }
-        Value::Array(items) => {
-            let answers: Vec<Vec<u8>> = items
-                .iter()
-                .filter_map(|item| answer_one(item, dispatch))
-                .collect();
-            if answers.is_empty() {
-                return None;
-            }
-            let mut out =
-                Vec::with_capacity(answers.iter().map(|a| a.len() + 1).sum::<usize>() + 2);
-            out.push(b'[');
-            for (i, answer) in answers.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(answer);
-            }
-            out.push(b']');
-            Some(out)
+        Some(Body::Batch(calls)) => calls,
+    };
+    let answers: Vec<Vec<u8>> = calls
+        .iter()
+        .filter_map(|request| answer_one(request, dispatch))
+        .collect();
+    if answers.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(answers.iter().map(|a| a.len() + 1).sum::<usize>() + 2);
+    out.push(b'[');
+    for (i, answer) in answers.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
         }
-        single => answer_one(&single, dispatch),
+        out.extend_from_slice(answer);
+    }
+    out.push(b']');
+    Some(out)
+}
+
+fn answer_one<P>(
+    request: &Request<P>,
+    dispatch: &mut dyn FnMut(&Call<P>) -> CallResult,
+) -> Option<Vec<u8>> {
+    match as_call(request) {
+        Ok(call) => {
+            let result = dispatch(&call);
+            let id = call.id?;
+            Some(match result {
+                Ok(raw) => result_with_id(&raw, id),
+                Err(err) => error_response(&err, &id.to_value()),
+            })
+        }
+        Err((err, id)) => Some(error_response(&err, &id)),
     }
 }
 
-fn answer_one(request: &Value, dispatch: &mut dyn FnMut(&Call) -> CallResult) -> Option<Vec<u8>> {
-    match parse_call(request) {
-        Ok(call) => answer_call(&call, dispatch),
-        Err((err, id)) => Some(error_response(&err, id)),
-    }
-}
-
-fn answer_call(call: &Call, dispatch: &mut dyn FnMut(&Call) -> CallResult) -> Option<Vec<u8>> {
-    answer_for(call.id.as_ref(), dispatch(call))
-}
-
-/// The answer to a call with `id`; `None` for a notification (no id), which gets none.
-pub fn answer_for(id: Option<&CallId>, result: CallResult) -> Option<Vec<u8>> {
-    let id = id?;
-    Some(match result {
-        Ok(raw) => result_with_id(&raw, id),
-        Err(err) => error_response(&err, &id.as_value()),
-    })
-}
-
-fn parse_call(request: &Value) -> Result<Call<'_>, (RpcError, &Value)> {
-    const NULL: &Value = &Value::Null;
+/// The envelope rules, in order; a broken rule answers with the id when it is usable.
+fn as_call<'a, P>(request: &'a Request<P>) -> Result<Call<'a, P>, (RpcError, Value)> {
     let invalid =
         |why: &str| RpcError::new(code::INVALID_REQUEST, format!("invalid request: {why}"));
-    let Value::Object(object) = request else {
-        return Err((invalid("not an object"), NULL));
+    let Request::Object(Members {
+        jsonrpc,
+        method,
+        params,
+        id,
+    }) = request
+    else {
+        return Err((invalid("not an object"), Value::Null));
     };
-    let id = object.get("id");
-    let echo = match id {
-        Some(v @ (Value::String(_) | Value::Number(_) | Value::Null)) => v,
-        Some(_) => return Err((invalid("id must be a string, a number or null"), NULL)),
-        None => NULL,
-    };
-    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err((invalid("jsonrpc must be \"2.0\""), echo));
+    if matches!(id, Some(Scalar::Bool(_) | Scalar::Container)) {
+        return Err((
+            invalid("id must be a string, a number or null"),
+            Value::Null,
+        ));
     }
-    let Some(method) = object.get("method").and_then(Value::as_str) else {
-        return Err((invalid("method must be a string"), echo));
+    let echo = |err| (err, id.as_ref().map_or(Value::Null, Scalar::to_value));
+    if jsonrpc.as_ref().and_then(Scalar::as_str) != Some("2.0") {
+        return Err(echo(invalid("jsonrpc must be \"2.0\"")));
+    }
+    let Some(Scalar::Text(method)) = method else {
+        return Err(echo(invalid("method must be a string")));
     };
-    let params = object.get("params");
-    if matches!(params, Some(p) if !(p.is_object() || p.is_array() || p.is_null())) {
-        return Err((invalid("params must be an object or an array"), echo));
+    if matches!(params, Params::Other) {
+        return Err(echo(invalid("params must be an object or an array")));
     }
     Ok(Call {
-        method,
-        params: params
-            .filter(|p| !p.is_null())
-            .map_or(Params::Absent, Params::Parsed),
-        id: id.map(CallId::Value),
+        method: method.as_ref(),
+        params,
+        id: id.as_ref(),
     })
 }
 
 /// `{"jsonrpc":"2.0","result":<raw>,"id":<id>}` without re-serialising the result.
-pub fn result_response(result: &RawJson, id: &Value) -> Vec<u8> {
-    result_with_id(result, &CallId::Value(id))
-}
-
-fn result_with_id(result: &RawJson, id: &CallId) -> Vec<u8> {
+fn result_with_id(result: &RawJson, id: &Scalar) -> Vec<u8> {
     const HEAD: &[u8] = br#"{"jsonrpc":"2.0","result":"#;
     const ID: &[u8] = br#","id":"#;
     // Room for any number or a short string id without growing.
@@ -258,7 +212,18 @@ fn result_with_id(result: &RawJson, id: &CallId) -> Vec<u8> {
     out.extend_from_slice(HEAD);
     out.extend_from_slice(&result.0);
     out.extend_from_slice(ID);
-    id.write_json(&mut out);
+    // Byte for byte what serialising the id as a `Value` gives; the usual ids without one.
+    let written = match id {
+        Scalar::Text(text) => serde_json::to_writer(&mut out, text.as_ref()),
+        Scalar::Unsigned(number) => {
+            crate::http::push_decimal(&mut out, *number);
+            Ok(())
+        }
+        other => serde_json::to_writer(&mut out, &other.to_value()),
+    };
+    if written.is_err() {
+        out.extend_from_slice(b"null");
+    }
     out.push(b'}');
     out
 }

@@ -15,6 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::procfs;
+use super::testkit::{exit_within, TempDir};
 use super::wire::read_answer;
 
 /// How long a started server is left idle before its memory is read.
@@ -35,14 +36,12 @@ pub struct BinaryReport {
 
 pub fn measure(binary: &Path, upstream_url: &str) -> io::Result<BinaryReport> {
     let size = fs::metadata(binary)?.len();
-    let dir = std::env::temp_dir().join(format!("pocx-load-bin-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir)?;
-    let stripped_size = stripped_size(binary, &dir);
+    let dir = TempDir::new("load-bin");
+    let stripped_size = stripped_size(binary, dir.path());
     let mut starts = Vec::with_capacity(STARTS);
     let mut idle = (0, 0, 0);
     for run in 0..STARTS {
-        let run_dir = dir.join(format!("run-{run}"));
+        let run_dir = dir.join(&format!("run-{run}"));
         fs::create_dir_all(&run_dir)?;
         let port = free_port()?;
         let config = run_dir.join("aggregator_config.yaml");
@@ -69,7 +68,6 @@ pub fn measure(binary: &Path, upstream_url: &str) -> io::Result<BinaryReport> {
         }
         stop(&mut child);
     }
-    let _ = fs::remove_dir_all(&dir);
     starts.sort();
     Ok(BinaryReport {
         path: binary.to_owned(),
@@ -123,15 +121,7 @@ fn stop(child: &mut Child) {
         .arg("-TERM")
         .arg(child.id().to_string())
         .status();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
+    let _ = exit_within(child, Duration::from_secs(5));
 }
 
 fn stripped_size(binary: &Path, dir: &Path) -> Option<u64> {

@@ -13,14 +13,14 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pocx_aggregator::app::App;
 use pocx_aggregator::config::Config;
 
+use super::testkit::{exit_within, TempDir};
 use super::{env_number, procfs};
 
 pub const ROLE_VAR: &str = "POCX_LOAD_ROLE";
@@ -37,25 +37,19 @@ const BATCH_MS_VAR: &str = "POCX_LOAD_BATCH_MS";
 pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
-    dir: Option<PathBuf>,
+    /// The aggregator's history, removed once the process is gone.
+    dir: Option<TempDir>,
 }
 
 impl ServerProcess {
     /// The aggregator with `workers` request workers, its history in a fresh temporary
     /// directory, polling `upstream_url`.
     pub fn aggregator(upstream_url: &str, workers: usize) -> io::Result<ServerProcess> {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "pocx-load-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
+        let dir = TempDir::new("load");
         let mut process = ServerProcess::spawn(&[
             (ROLE_VAR, "aggregator".to_owned()),
             (UPSTREAM_VAR, upstream_url.to_owned()),
-            (DIR_VAR, dir.display().to_string()),
+            (DIR_VAR, dir.path().display().to_string()),
             (WORKERS_VAR, workers.to_string()),
         ])?;
         process.dir = Some(dir);
@@ -131,18 +125,7 @@ impl ServerProcess {
     /// Closes its stdin (the signal to shut down) and waits for it to exit.
     pub fn stop(mut self) {
         drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(dir) = self.dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        let _ = exit_within(&mut self.child, Duration::from_secs(10));
     }
 }
 

@@ -8,8 +8,7 @@ use super::capacity::{ARM_ROUNDS, LAG_ROUNDS};
 use super::polls::PollTracker;
 use super::{Alert, AlertKind, AlertState};
 use crate::config::AlertSettings;
-use crate::sim::farm::round_best;
-use crate::sim::rng::SimRng;
+use crate::sim::{round_best, SimRng};
 
 fn settings() -> AlertSettings {
     AlertSettings {

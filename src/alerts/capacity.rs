@@ -135,8 +135,7 @@ impl CapacityTest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::farm::round_best;
-    use crate::sim::rng::SimRng;
+    use crate::sim::{round_best, SimRng};
 
     /// One week of 120 s rounds.
     const WEEK: u32 = 5_040;

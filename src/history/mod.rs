@@ -26,6 +26,7 @@ pub use feed::HistoryFeed;
 pub use hourly::Hourly;
 pub use query::answer;
 
+/// The hour every hourly figure (history, per-key counts, the store's hourly rows) is cut at.
 pub const MS_PER_HOUR: u64 = 3_600_000;
 /// Hours kept in memory per subject: the longest range `/history` answers.
 pub const KEPT_HOURS: u64 = 7 * 24;

@@ -39,6 +39,7 @@ use framing::Head;
 use guard::{Guard, Watch};
 use listener::{CurrentServer, Keeper};
 use slow_lane::SlowLane;
+pub(crate) use wire::reason_phrase;
 use wire::ReadFailure;
 
 /// What a server runs for each request.
@@ -204,7 +205,7 @@ impl Drop for HttpServer {
 }
 
 /// An address the keeper can connect to: the unspecified address means loopback.
-fn reachable(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn reachable(addr: SocketAddr) -> SocketAddr {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => {
             SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())

@@ -139,7 +139,7 @@ fn is_client_gone(error: &io::Error) -> bool {
     )
 }
 
-fn reason_phrase(status: u16) -> &'static str {
+pub(crate) fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
         204 => "No Content",

@@ -4,14 +4,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::upstream_tests::{agent, call, post, start, submit_params};
+use super::upstream_tests::{call, post, start, submit_params};
 use super::*;
 use crate::protocol::code;
+use crate::testkit::{agent_with_timeout, wait_until};
 
 #[test]
 fn http_level_behaviours() {
     let upstream = start();
-    let client = agent(Duration::from_secs(5));
+    let client = agent_with_timeout(Duration::from_secs(5));
     let info = r#"{"jsonrpc":"2.0","method":"get_mining_info","id":1}"#;
 
     upstream.set_behaviour(Behaviour::Http500);
@@ -39,21 +40,21 @@ fn http_level_behaviours() {
 #[test]
 fn refuse_closes_the_port_and_normal_reopens_it() {
     let upstream = start();
-    let client = agent(Duration::from_secs(2));
+    let client = agent_with_timeout(Duration::from_secs(2));
     let info = r#"{"jsonrpc":"2.0","method":"get_mining_info","id":1}"#;
     assert_eq!(post(&client, &upstream.url(), info).unwrap().0, 200);
 
     upstream.set_behaviour(Behaviour::Refuse);
     let refused = std::net::TcpStream::connect(upstream.addr()).unwrap_err();
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
-    let fresh = agent(Duration::from_secs(2));
+    let fresh = agent_with_timeout(Duration::from_secs(2));
     match post(&fresh, &upstream.url(), info) {
         Err(ureq::Error::Io(err)) => assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused),
         other => panic!("expected connection refused, got {other:?}"),
     }
 
     upstream.set_behaviour(Behaviour::Normal);
-    let again = agent(Duration::from_secs(2));
+    let again = agent_with_timeout(Duration::from_secs(2));
     let (status, _, body) = post(&again, &upstream.url(), info).unwrap();
     assert_eq!(status, 200, "{body}");
     // And a second cycle on the same port.
@@ -61,9 +62,13 @@ fn refuse_closes_the_port_and_normal_reopens_it() {
     assert!(std::net::TcpStream::connect(upstream.addr()).is_err());
     upstream.set_behaviour(Behaviour::Normal);
     assert_eq!(
-        post(&agent(Duration::from_secs(2)), &upstream.url(), info)
-            .unwrap()
-            .0,
+        post(
+            &agent_with_timeout(Duration::from_secs(2)),
+            &upstream.url(),
+            info
+        )
+        .unwrap()
+        .0,
         200
     );
 }
@@ -96,21 +101,34 @@ fn a_refusing_upstream_keeps_its_port_from_servers_binding_port_0() {
 /// Binds a fresh socket to 127.0.0.1 port 0 with the kernel's choice narrowed to `port` alone
 /// (IP_LOCAL_PORT_RANGE, Linux 6.3+; older kernels answer ENOPROTOOPT).
 fn bind_port_0_limited_to(port: u16) -> std::io::Result<()> {
-    use super::held_port::{bind, set_option, stream_socket};
+    use std::os::fd::AsRawFd;
     const IP_LOCAL_PORT_RANGE: libc::c_int = 51;
     let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    let socket = stream_socket(any_port)?;
+    let socket = super::held_port::stream_socket(any_port)?;
     // Upper bound in the high 16 bits, lower in the low ones.
     let range = (libc::c_int::from(port) << 16) | libc::c_int::from(port);
-    set_option(&socket, libc::IPPROTO_IP, IP_LOCAL_PORT_RANGE, range)?;
-    bind(&socket, any_port)
+    // SAFETY: the option value points at a live c_int of the size passed; socket2 has no
+    // setter for this Linux-only option.
+    let set = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            IP_LOCAL_PORT_RANGE,
+            (&range as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    socket.bind(&any_port.into())
 }
 
 #[test]
 fn hang_outlasts_the_client_timeout_and_shutdown_is_prompt() {
     let upstream = start();
     upstream.set_behaviour(Behaviour::Hang);
-    let client = agent(Duration::from_millis(300));
+    let client = agent_with_timeout(Duration::from_millis(300));
     let info = r#"{"jsonrpc":"2.0","method":"get_mining_info","id":1}"#;
     let started = Instant::now();
     match post(&client, &upstream.url(), info) {
@@ -121,12 +139,9 @@ fn hang_outlasts_the_client_timeout_and_shutdown_is_prompt() {
     // A request still held must not delay shutdown until the hang limit.
     let held = std::thread::spawn({
         let url = upstream.url();
-        move || post(&agent(Duration::from_secs(5)), &url, info).is_err()
+        move || post(&agent_with_timeout(Duration::from_secs(5)), &url, info).is_err()
     });
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while upstream.mining_info_calls() < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until(Duration::from_secs(2), || upstream.mining_info_calls() >= 2);
     let stopping = Instant::now();
     upstream.shutdown();
     assert!(
@@ -141,7 +156,7 @@ fn hang_outlasts_the_client_timeout_and_shutdown_is_prompt() {
 fn pooled_connections_end_at_refuse_and_recover_after() {
     let upstream = start();
     // One agent throughout: its pooled keep-alive connection must not become a black hole.
-    let client = agent(Duration::from_secs(3));
+    let client = agent_with_timeout(Duration::from_secs(3));
     let info = r#"{"jsonrpc":"2.0","method":"get_mining_info","id":1}"#;
     assert_eq!(post(&client, &upstream.url(), info).unwrap().0, 200);
     upstream.set_behaviour(Behaviour::Refuse);
@@ -170,7 +185,7 @@ fn hang_ends_by_closing_the_connection_at_the_limit() {
     })
     .unwrap();
     upstream.set_submit_behaviour(Some(Behaviour::Hang));
-    let client = agent(Duration::from_secs(10));
+    let client = agent_with_timeout(Duration::from_secs(10));
     let body = json!({"jsonrpc":"2.0","method":"submit_nonce",
         "params": submit_params(&upstream.current_round(), 5), "id": 1});
     let started = Instant::now();
@@ -191,7 +206,7 @@ fn a_scripted_refuse_closes_the_connection_unanswered() {
         "params": submit_params(&upstream.current_round(), 5), "id": 1});
     let started = Instant::now();
     assert!(post(
-        &agent(Duration::from_secs(5)),
+        &agent_with_timeout(Duration::from_secs(5)),
         &upstream.url(),
         &body.to_string()
     )

@@ -38,10 +38,10 @@ pub struct SimRound {
 
 /// A JSON-RPC error the chain answers with.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RpcFailure {
-    pub code: i64,
-    pub message: String,
-    pub data: Option<Value>,
+pub(super) struct RpcFailure {
+    pub(super) code: i64,
+    pub(super) message: String,
+    pub(super) data: Option<Value>,
 }
 
 impl RpcFailure {
@@ -64,13 +64,13 @@ impl RpcFailure {
 
 /// The round state of the simulated chain.
 #[derive(Debug)]
-pub struct Chain {
+pub(super) struct Chain {
     round: SimRound,
     rng: SimRng,
 }
 
 impl Chain {
-    pub fn new(base_target: u64) -> Chain {
+    pub(super) fn new(base_target: u64) -> Chain {
         let mut rng = SimRng::new(CHAIN_SEED);
         let round = SimRound {
             height: FIRST_HEIGHT,
@@ -81,12 +81,12 @@ impl Chain {
         Chain { round, rng }
     }
 
-    pub fn current(&self) -> &SimRound {
+    pub(super) fn current(&self) -> &SimRound {
         &self.round
     }
 
     /// Moves to the next height with a fresh generation signature and block hash.
-    pub fn advance(&mut self) -> SimRound {
+    pub(super) fn advance(&mut self) -> SimRound {
         self.round = SimRound {
             height: self.round.height.saturating_add(1),
             generation_signature: self.rng.hex_bytes(32),
@@ -96,13 +96,8 @@ impl Chain {
         self.round.clone()
     }
 
-    /// Changes the base target of the current round (and of the rounds after it).
-    pub fn set_base_target(&mut self, base_target: u64) {
-        self.round.base_target = base_target;
-    }
-
     /// The `get_mining_info` result; `extra` fields are added last and win on a name clash.
-    pub fn mining_info(&self, extra: &Map<String, Value>) -> Value {
+    pub(super) fn mining_info(&self, extra: &Map<String, Value>) -> Value {
         let mut info = Map::new();
         info.insert(
             "generation_signature".into(),
@@ -128,7 +123,7 @@ impl Chain {
 
     /// Checks a `submit_nonce` against the current round; on success the parsed submission and
     /// the `{raw_quality, poc_time}` result.
-    pub fn judge_submission(
+    pub(super) fn judge_submission(
         &self,
         params: Option<&Value>,
         block_time_secs: u64,
@@ -184,7 +179,7 @@ impl Chain {
 }
 
 /// Reads the named params of `submit_nonce`; the error says which field is wrong and how.
-pub fn read_params(params: Option<&Value>) -> Result<NonceSubmission, String> {
+pub(super) fn read_params(params: Option<&Value>) -> Result<NonceSubmission, String> {
     let object = params
         .and_then(Value::as_object)
         .ok_or_else(|| "params: expected an object of named params".to_owned())?;

@@ -26,18 +26,18 @@ const MAX_ANSWER_BYTES: u64 = 1 << 20;
 
 /// Shared by the drivers, read by `SimMiners::stats`.
 #[derive(Default)]
-pub struct Counters {
-    pub requests: AtomicU64,
-    pub ok: AtomicU64,
-    pub errors: AtomicU64,
-    pub rejected: AtomicU64,
-    pub mining_info_requests: AtomicU64,
-    pub submissions_sent: AtomicU64,
-    pub submissions_ok: AtomicU64,
-    pub rounds_seen: AtomicU64,
-    pub latency_total_us: AtomicU64,
-    pub max_latency_us: AtomicU64,
-    pub max_lag_us: AtomicU64,
+pub(super) struct Counters {
+    pub(super) requests: AtomicU64,
+    pub(super) ok: AtomicU64,
+    pub(super) errors: AtomicU64,
+    pub(super) rejected: AtomicU64,
+    pub(super) mining_info_requests: AtomicU64,
+    pub(super) submissions_sent: AtomicU64,
+    pub(super) submissions_ok: AtomicU64,
+    pub(super) rounds_seen: AtomicU64,
+    pub(super) latency_total_us: AtomicU64,
+    pub(super) max_latency_us: AtomicU64,
+    pub(super) max_lag_us: AtomicU64,
 }
 
 fn micros(duration: Duration) -> u64 {
@@ -53,7 +53,7 @@ struct SeenRound {
 }
 
 /// One simulated miner: its connection, its accounts and what it knows of the round.
-pub struct Miner {
+pub(super) struct Miner {
     name: Option<String>,
     agent: ureq::Agent,
     accounts: Vec<SimAccount>,
@@ -65,7 +65,7 @@ pub struct Miner {
 }
 
 impl Miner {
-    pub fn new(
+    pub(super) fn new(
         name: Option<String>,
         agent: ureq::Agent,
         accounts: Vec<SimAccount>,
@@ -99,16 +99,16 @@ enum CallOutcome {
 }
 
 /// One thread's share of the miners and its timetable.
-pub struct Driver {
-    pub url: String,
-    pub poll_interval: Duration,
-    pub submits_per_round: usize,
-    pub counters: Arc<Counters>,
-    pub first_error_logged: bool,
+pub(super) struct Driver {
+    pub(super) url: String,
+    pub(super) poll_interval: Duration,
+    pub(super) submits_per_round: usize,
+    pub(super) counters: Arc<Counters>,
+    pub(super) first_error_logged: bool,
 }
 
 impl Driver {
-    pub fn run(mut self, mut miners: Vec<Miner>, stopped: &Receiver<()>) {
+    pub(super) fn run(mut self, mut miners: Vec<Miner>, stopped: &Receiver<()>) {
         let mut timetable: BinaryHeap<Reverse<(Instant, usize)>> = miners
             .iter()
             .enumerate()

@@ -16,17 +16,17 @@ const NOT_BETTER_SHARE: f64 = 0.25;
 
 /// One simulated mining account with one plot.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SimAccount {
+pub(super) struct SimAccount {
     /// 40 lowercase hex characters (a 20-byte address payload).
-    pub account_id: String,
+    pub(super) account_id: String,
     /// 64 lowercase hex characters (the plot seed).
-    pub seed: String,
+    pub(super) seed: String,
     /// Simulated plot size, between 1 and 16 TiB.
-    pub capacity_tib: f64,
+    pub(super) capacity_tib: f64,
 }
 
 /// The accounts of miner `miner`, derived from the simulation seed.
-pub fn accounts_for(seed: u64, miner: usize, count: usize) -> Vec<SimAccount> {
+pub(super) fn accounts_for(seed: u64, miner: usize, count: usize) -> Vec<SimAccount> {
     (0..count)
         .map(|index| {
             let stream = ((miner as u64) << 20) ^ (index as u64);
@@ -43,18 +43,18 @@ pub fn accounts_for(seed: u64, miner: usize, count: usize) -> Vec<SimAccount> {
 
 /// One submission a miner will send during a round.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlannedSubmit {
+pub(super) struct PlannedSubmit {
     /// When, counted from the moment the miner saw the round.
-    pub after: Duration,
+    pub(super) after: Duration,
     /// Index into the miner's accounts.
-    pub account: usize,
-    pub nonce: u64,
-    pub raw_quality: u64,
+    pub(super) account: usize,
+    pub(super) nonce: u64,
+    pub(super) raw_quality: u64,
 }
 
 /// Plans `submits` submissions, shared round-robin between the accounts, spread over `scan`.
 /// Sorted by time.
-pub fn plan_round(
+pub(super) fn plan_round(
     rng: &mut SimRng,
     accounts: &[SimAccount],
     submits: usize,

@@ -8,25 +8,27 @@
 
 use std::io::{BufRead, Read, Write};
 
+use crate::server::reason_phrase;
+
 /// Request head (request line and headers) limit.
 const MAX_HEAD_BYTES: u64 = 16 * 1024;
 const MAX_HEADERS: usize = 100;
 /// Request bodies above this are answered 413.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+pub(super) const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// One request read from a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpCall {
-    pub method: String,
-    pub authorization: Option<String>,
+pub(crate) struct HttpCall {
+    pub(crate) method: String,
+    pub(crate) authorization: Option<String>,
     /// Whether the client lets the connection stay open after the answer.
-    pub keep_alive: bool,
-    pub body: Vec<u8>,
+    pub(crate) keep_alive: bool,
+    pub(crate) body: Vec<u8>,
 }
 
 /// What reading the next request gave.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Incoming {
+pub(crate) enum Incoming {
     Call(HttpCall),
     /// The client closed the connection (or it broke) between requests.
     Closed,
@@ -35,7 +37,7 @@ pub enum Incoming {
 }
 
 /// Reads the next request from a keep-alive connection.
-pub fn read_request(reader: &mut impl BufRead) -> Incoming {
+pub(crate) fn read_request(reader: &mut impl BufRead) -> Incoming {
     let mut head = reader.by_ref().take(MAX_HEAD_BYTES);
     let mut line = Vec::new();
     // Tolerate empty lines before the request line (RFC 9112 §2.2).
@@ -130,15 +132,19 @@ fn trim_line(line: &[u8]) -> &str {
 
 /// One response to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpAnswer {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
-    pub extra_header: Option<(&'static str, &'static str)>,
+pub(super) struct HttpAnswer {
+    pub(crate) status: u16,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: Vec<u8>,
+    pub(crate) extra_header: Option<(&'static str, &'static str)>,
 }
 
 impl HttpAnswer {
-    pub fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> HttpAnswer {
+    pub(crate) fn new(
+        status: u16,
+        content_type: &'static str,
+        body: impl Into<Vec<u8>>,
+    ) -> HttpAnswer {
         HttpAnswer {
             status,
             content_type,
@@ -149,7 +155,7 @@ impl HttpAnswer {
 }
 
 /// Writes `answer` as one buffer; `keep_alive` says whether the connection stays open.
-pub fn write_response(
+pub(super) fn write_response(
     out: &mut impl Write,
     answer: &HttpAnswer,
     keep_alive: bool,
@@ -171,23 +177,6 @@ pub fn write_response(
     }
     out.write_all(&bytes)?;
     out.flush()
-}
-
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        405 => "Method Not Allowed",
-        413 => "Content Too Large",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        505 => "HTTP Version Not Supported",
-        _ => "Unknown",
-    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! Every thread started here is joined by `stop`.
 
 use std::io::BufReader;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 
 use super::http1::{read_request, write_response, HttpAnswer, Incoming};
 use super::service::{Reply, Service};
+use crate::server::reachable;
 
 /// Open connections served at once; more are closed on arrival.
 const MAX_CONNECTIONS: usize = 1024;
@@ -43,7 +44,7 @@ struct OpenConnection {
 }
 
 /// A listening socket and the threads serving it.
-pub struct Listener {
+pub(super) struct Listener {
     addr: SocketAddr,
     stopping: Arc<AtomicBool>,
     /// Dropped to wake hung requests and a pausing acceptor.
@@ -55,7 +56,7 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub fn start(
+    pub(super) fn start(
         socket: TcpListener,
         service: Arc<Service>,
         hang_limit: Duration,
@@ -89,7 +90,7 @@ impl Listener {
 
     /// Closes the listening socket and every connection, and joins every thread. When it
     /// returns, connecting to the address is refused.
-    pub fn stop(mut self) {
+    pub(super) fn stop(mut self) {
         self.stop_all();
     }
 
@@ -118,8 +119,7 @@ impl Listener {
         if unsafe { libc::shutdown(self.waker.as_raw_fd(), libc::SHUT_RDWR) } == 0 {
             return;
         }
-        if let Err(err) =
-            TcpStream::connect_timeout(&wake_address(self.addr), Duration::from_secs(1))
+        if let Err(err) = TcpStream::connect_timeout(&reachable(self.addr), Duration::from_secs(1))
         {
             log::warn!("simulated upstream could not wake its acceptor: {err}");
         }
@@ -129,19 +129,6 @@ impl Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         self.stop_all();
-    }
-}
-
-/// Where to connect to reach a socket bound to `addr` (an unspecified IP means loopback).
-fn wake_address(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv4Addr::LOCALHOST.into(), addr.port())
-        }
-        IpAddr::V6(ip) if ip.is_unspecified() => {
-            SocketAddr::new(Ipv6Addr::LOCALHOST.into(), addr.port())
-        }
-        _ => addr,
     }
 }
 

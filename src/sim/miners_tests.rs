@@ -1,10 +1,11 @@
 //! The simulated miners against the simulated upstream (which speaks the same protocol as an
 //! aggregator), on 127.0.0.1 port 0.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::upstream_tests::start;
 use super::*;
+use crate::testkit::{eventually, wait_until};
 
 #[test]
 fn handles_can_be_shared_between_threads() {
@@ -26,10 +27,9 @@ fn simulated_miners_poll_and_submit_without_errors() {
         seed: 11,
     });
     // Until every miner has sent its round's submissions (bounded).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while miners.stats().submissions_sent < 15 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(Duration::from_secs(5), || {
+        miners.stats().submissions_sent >= 15
+    });
     let stats = miners.finish();
     assert_eq!(stats.errors, 0, "{stats:?}");
     assert_eq!(stats.ok, stats.requests);
@@ -63,11 +63,8 @@ fn simulated_miners_notice_new_rounds_and_count_failures() {
         seed: 3,
     });
     let wait_for = |what: &dyn Fn(&MinerStats) -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !what(&miners.stats()) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(what(&miners.stats()), "{:?}", miners.stats());
+        let held = eventually(Duration::from_secs(5), || what(&miners.stats()));
+        assert!(held, "{:?}", miners.stats());
     };
     wait_for(&|s| s.rounds_seen == 2);
     upstream.new_round();

@@ -2,8 +2,10 @@
 //!
 //! `pocx_aggregator --demo` runs the aggregator between the two; the integration tests and the
 //! benchmarks use [`SimUpstream`] as the fake upstream they can make fail on cue and
-//! [`SimMiners`] as the load. Everything listens on or talks to 127.0.0.1 only unless given
-//! another address, and says "simulated"/"simulation" in its log lines.
+//! [`SimMiners`] as the load. The re-exports below are its whole public surface (the modules
+//! are private), and no stage of the aggregator uses it. Everything listens on or talks to
+//! 127.0.0.1 only unless given another address, and says "simulated"/"simulation" in its log
+//! lines.
 //!
 //! - `upstream`: the control handle, the listener's lifecycle (`Refuse` stops it and keeps
 //!   the port with `held_port`) and the round timer; `listener` owns the sockets and their
@@ -18,12 +20,16 @@
 
 mod chain;
 mod driver;
-pub(crate) mod farm;
+mod farm;
 mod held_port;
+// The upstream client's unit tests read requests the way the simulated upstream does.
+#[cfg(not(test))]
+mod http1;
+#[cfg(test)]
 pub(crate) mod http1;
 mod listener;
 mod miners;
-pub(crate) mod rng;
+mod rng;
 mod service;
 mod upstream;
 
@@ -34,7 +40,14 @@ mod miners_tests;
 #[cfg(test)]
 mod upstream_tests;
 
+// The facade: everything `--demo`, the integration tests and the benches use.
 pub use chain::{SimRound, GENESIS_BASE_TARGET_120};
 pub use miners::{MinerStats, SimMiners, SimMinersConfig};
-pub use service::{Behaviour, RecordedAnswer, RecordedSubmission, SUBMISSION_HISTORY};
+pub use service::{Behaviour, RecordedAnswer, RecordedSubmission};
 pub use upstream::{SimUpstream, SimUpstreamConfig};
+
+// Simulated qualities for the alert estimators' unit tests.
+#[cfg(test)]
+pub(crate) use farm::round_best;
+#[cfg(test)]
+pub(crate) use rng::SimRng;

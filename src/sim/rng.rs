@@ -6,25 +6,25 @@
 
 /// SplitMix64 stream. Equal seeds give equal sequences.
 #[derive(Debug, Clone)]
-pub struct SimRng {
+pub(crate) struct SimRng {
     state: u64,
 }
 
 const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
 
 impl SimRng {
-    pub fn new(seed: u64) -> SimRng {
+    pub(crate) fn new(seed: u64) -> SimRng {
         SimRng { state: seed }
     }
 
     /// A generator for one part of a simulation: the same (seed, stream) always gives the
     /// same sequence, different streams give unrelated ones.
-    pub fn for_stream(seed: u64, stream: u64) -> SimRng {
+    pub(crate) fn for_stream(seed: u64, stream: u64) -> SimRng {
         let mut mixer = SimRng::new(seed ^ stream.wrapping_mul(GOLDEN_GAMMA).rotate_left(17));
         SimRng::new(mixer.next_u64())
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(GOLDEN_GAMMA);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -33,18 +33,18 @@ impl SimRng {
     }
 
     /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
+    pub(crate) fn next_f64(&mut self) -> f64 {
         // The top 53 bits fill an f64 mantissa exactly.
         (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// True with probability `p` (clamped to [0, 1]).
-    pub fn chance(&mut self, p: f64) -> bool {
+    pub(super) fn chance(&mut self, p: f64) -> bool {
         self.next_f64() < p
     }
 
     /// `len` random bytes as lowercase hex (2·len characters).
-    pub fn hex_bytes(&mut self, len: usize) -> String {
+    pub(super) fn hex_bytes(&mut self, len: usize) -> String {
         let mut out = String::with_capacity(len * 2);
         let mut remaining = len;
         while remaining > 0 {
@@ -57,7 +57,7 @@ impl SimRng {
     }
 
     /// A request id shaped like the UUIDs real miners send.
-    pub fn uuid_like(&mut self) -> String {
+    pub(super) fn uuid_like(&mut self) -> String {
         let hex = self.hex_bytes(16);
         let part = |from: usize, to: usize| hex.get(from..to).unwrap_or("");
         format!(
@@ -79,7 +79,7 @@ fn push_hex(out: &mut String, bytes: &[u8]) {
     }
 }
 
-pub use crate::submission::is_hex_of_len;
+pub(super) use crate::submission::is_hex_of_len;
 
 #[cfg(test)]
 mod tests {

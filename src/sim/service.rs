@@ -17,7 +17,7 @@ use super::chain::{Chain, RpcFailure};
 use crate::protocol::{code, NonceSubmission};
 
 /// How many received submissions the history keeps (oldest forgotten first).
-pub const SUBMISSION_HISTORY: usize = 100_000;
+const SUBMISSION_HISTORY: usize = 100_000;
 
 /// How the simulated upstream answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +70,7 @@ pub struct RecordedSubmission {
 
 /// What the listener should do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub(super) enum Reply {
     Json(Vec<u8>),
     /// Nothing to answer (only notifications): HTTP 204.
     Empty,
@@ -94,19 +94,19 @@ struct Script {
 
 /// State shared by the listener's workers and the controlling handle.
 #[derive(Debug)]
-pub struct Service {
-    pub block_time_secs: u64,
-    pub extra_fields: Map<String, Value>,
-    pub require_auth: Option<String>,
-    pub chain: Mutex<Chain>,
+pub(super) struct Service {
+    pub(super) block_time_secs: u64,
+    pub(super) extra_fields: Map<String, Value>,
+    pub(super) require_auth: Option<String>,
+    pub(super) chain: Mutex<Chain>,
     script: Mutex<Script>,
     submissions: Mutex<VecDeque<RecordedSubmission>>,
-    pub mining_info_calls: AtomicU64,
-    pub submit_calls: AtomicU64,
+    pub(super) mining_info_calls: AtomicU64,
+    pub(super) submit_calls: AtomicU64,
 }
 
 impl Service {
-    pub fn new(
+    pub(super) fn new(
         block_time_secs: u64,
         base_target: u64,
         extra_fields: Map<String, Value>,
@@ -128,19 +128,19 @@ impl Service {
         }
     }
 
-    pub fn set_behaviour(&self, behaviour: Behaviour) {
+    pub(super) fn set_behaviour(&self, behaviour: Behaviour) {
         self.script.lock().both = behaviour;
     }
 
-    pub fn set_submit_behaviour(&self, behaviour: Option<Behaviour>) {
+    pub(super) fn set_submit_behaviour(&self, behaviour: Option<Behaviour>) {
         self.script.lock().submit_override = behaviour;
     }
 
-    pub fn script_submit_answers(&self, answers: Vec<Behaviour>) {
+    pub(super) fn script_submit_answers(&self, answers: Vec<Behaviour>) {
         self.script.lock().submit_answers = answers.into();
     }
 
-    pub fn submissions(&self) -> Vec<RecordedSubmission> {
+    pub(super) fn submissions(&self) -> Vec<RecordedSubmission> {
         self.submissions.lock().iter().cloned().collect()
     }
 
@@ -160,7 +160,12 @@ impl Service {
     }
 
     /// Answers one HTTP request.
-    pub fn serve(&self, http_method: &str, authorization: Option<&str>, body: &[u8]) -> Reply {
+    pub(super) fn serve(
+        &self,
+        http_method: &str,
+        authorization: Option<&str>,
+        body: &[u8],
+    ) -> Reply {
         let received_at = Instant::now();
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let single = parsed.as_ref().filter(|v| v.is_object());

@@ -197,11 +197,6 @@ impl SimUpstream {
         round
     }
 
-    /// Changes the base target of the current round and the rounds after it.
-    pub fn set_base_target(&self, base_target: u64) {
-        self.service.chain.lock().set_base_target(base_target);
-    }
-
     pub fn current_round(&self) -> SimRound {
         self.service.chain.lock().current().clone()
     }

@@ -1,19 +1,12 @@
 //! Socket-level checks of the simulated upstream, on 127.0.0.1 port 0.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::*;
 use crate::protocol::code;
-
-pub(super) fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
-}
+use crate::testkit::{agent_with_timeout, wait_until};
 
 /// POSTs `body`; Ok((status, content type, body text)) or the transport error.
 pub(super) fn post(
@@ -39,7 +32,7 @@ pub(super) fn post(
 pub(super) fn call(upstream: &SimUpstream, method: &str, params: Value) -> Value {
     let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 7});
     let (status, _, text) = post(
-        &agent(Duration::from_secs(5)),
+        &agent_with_timeout(Duration::from_secs(5)),
         &upstream.url(),
         &body.to_string(),
     )
@@ -93,11 +86,10 @@ fn mining_info_has_every_field_and_round_changes() {
     let next = upstream.new_round();
     assert_eq!(next.height, round.height + 1);
     assert_ne!(next.block_hash, round.block_hash);
-    upstream.set_base_target(1234);
     let info = call(&upstream, "get_mining_info", json!({}))["result"].clone();
     assert_eq!(info["height"], next.height);
     assert_eq!(info["block_hash"], next.block_hash.as_str());
-    assert_eq!(info["base_target"], 1234);
+    assert_eq!(info["base_target"], GENESIS_BASE_TARGET_120);
     assert_eq!(upstream.mining_info_calls(), 2);
     upstream.shutdown();
 }
@@ -170,7 +162,7 @@ fn submit_overrides_and_scripts_touch_only_submissions() {
     assert_eq!(first["error"]["code"], code::RATE_LIMITED);
     let body =
         json!({"jsonrpc":"2.0","method":"submit_nonce","params":submit_params(&round, 9),"id":1});
-    let client = agent(Duration::from_secs(5));
+    let client = agent_with_timeout(Duration::from_secs(5));
     assert_eq!(
         post(&client, &upstream.url(), &body.to_string()).unwrap().0,
         500
@@ -203,7 +195,7 @@ fn authorization_is_required_when_configured() {
         ..SimUpstreamConfig::default()
     })
     .unwrap();
-    let client = agent(Duration::from_secs(5));
+    let client = agent_with_timeout(Duration::from_secs(5));
     let info = r#"{"jsonrpc":"2.0","method":"get_mining_info","id":1}"#;
     assert_eq!(post(&client, &upstream.url(), info).unwrap().0, 401);
     let mut response = client
@@ -220,7 +212,7 @@ fn authorization_is_required_when_configured() {
 #[test]
 fn bad_input_gets_json_rpc_errors_not_panics() {
     let upstream = start();
-    let client = agent(Duration::from_secs(5));
+    let client = agent_with_timeout(Duration::from_secs(5));
     let url = upstream.url();
     let error_code = |body: &str| -> Value {
         let (status, _, text) = post(&client, &url, body).unwrap();
@@ -273,11 +265,9 @@ fn round_timer_starts_rounds_on_its_own() {
     })
     .unwrap();
     let first = upstream.current_round().height;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while upstream.current_round().height < first + 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(upstream.current_round().height >= first + 2);
+    wait_until(Duration::from_secs(5), || {
+        upstream.current_round().height >= first + 2
+    });
 }
 
 #[test]

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::history::MS_PER_HOUR;
+
 /// Rounds the capacity estimate averages over.
 pub const CAPACITY_WINDOW: usize = 30;
 
@@ -19,7 +21,6 @@ pub(super) const MAX_LINKS: usize = 32;
 /// plausible; further below means the chain restarted, and the ring starts over.
 const LATE_ROUNDS: u64 = 3;
 
-const MS_PER_HOUR: u64 = 3_600_000;
 const HOURS_PER_DAY: usize = 24;
 
 /// 2^42: one TiB-worth of expected best quality (protocol.md, "Capacity").

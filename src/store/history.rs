@@ -11,6 +11,7 @@ use rusqlite::{params, Connection};
 
 use super::{from_sql_int, schema, to_sql_int, StoreError, StoreFailure};
 use crate::events::{DropReason, MachineId, RoundInfo};
+use crate::history::MS_PER_HOUR;
 
 /// Rounds whose per-key bests are loaded (the capacity window).
 pub const HISTORY_ROUNDS: usize = 30;
@@ -20,8 +21,6 @@ const MAX_BEST_ROWS: i64 = 400_000;
 
 /// Upper bound on distinct accounts or machines loaded.
 const MAX_KEYS: i64 = 20_000;
-
-const MS_PER_HOUR: i64 = 3_600_000;
 
 /// What the store remembers of the last day, for `Stats::restore`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -151,7 +150,7 @@ fn rounds_by_hour(conn: &Connection, since: i64) -> rusqlite::Result<Vec<HourCou
 
 fn hour_count(row: &rusqlite::Row<'_>) -> rusqlite::Result<HourCount> {
     Ok(HourCount {
-        hour_start_ms: u(row, 0)?.saturating_mul(MS_PER_HOUR.unsigned_abs()),
+        hour_start_ms: u(row, 0)?.saturating_mul(MS_PER_HOUR),
         count: u(row, 1)?,
     })
 }
@@ -224,7 +223,7 @@ fn activity(conn: &Connection, since: i64, key_column: &str) -> rusqlite::Result
     while let Some(row) = rows.next()? {
         let key: String = row.get(0)?;
         let hour = HourCount {
-            hour_start_ms: u(row, 1)?.saturating_mul(MS_PER_HOUR.unsigned_abs()),
+            hour_start_ms: u(row, 1)?.saturating_mul(MS_PER_HOUR),
             count: u(row, 2)?,
         };
         let entry = by_key.entry(key.clone()).or_insert_with(|| KeyActivity {

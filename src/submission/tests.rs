@@ -1,6 +1,14 @@
 use super::*;
+use crate::rpc::Params;
 use proptest::prelude::*;
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// `params` as a request body carries them, read and validated the one way a body is.
+fn parse_submit_params(params: Option<&Value>) -> Result<NonceSubmission, ParamError> {
+    let text = params.map_or_else(|| "null".to_owned(), Value::to_string);
+    let read: Params<SubmitParams> = serde_json::from_str(&text).expect("valid JSON");
+    validate(read.named())
+}
 
 fn valid() -> Value {
     json!({

@@ -6,12 +6,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::process;
+use crate::support::{agent_with_timeout, process, TempDir};
 
 /// Set to 1 (CI does) to turn a missing browser into a failure instead of a skip.
 pub const REQUIRE_ENV: &str = "POCX_REQUIRE_BROWSER";
@@ -48,26 +47,16 @@ pub struct Browser {
     driver: Child,
     client: ureq::Agent,
     session_url: String,
-    profile: PathBuf,
+    /// Removed after `drop` has ended the session and the driver.
+    profile: TempDir,
 }
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium with the given window size.
     pub fn launch(chromedriver: &Path, width: u32, height: u32) -> Result<Browser, String> {
-        let client: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(CALL_TIMEOUT))
-            .http_status_as_error(false)
-            .proxy(None)
-            .build()
-            .into();
-        let profile = fresh_profile_dir()?;
-        let (driver, base) = match start_driver(chromedriver, &client) {
-            Ok(started) => started,
-            Err(err) => {
-                let _ = std::fs::remove_dir_all(&profile);
-                return Err(err);
-            }
-        };
+        let client = agent_with_timeout(CALL_TIMEOUT);
+        let profile = TempDir::new("browser-profile");
+        let (driver, base) = start_driver(chromedriver, &client)?;
         let mut browser = Browser {
             driver,
             client,
@@ -86,7 +75,7 @@ impl Browser {
             "--disable-sync".to_owned(),
             "--no-proxy-server".to_owned(),
             format!("--window-size={width},{height}"),
-            format!("--user-data-dir={}", browser.profile.display()),
+            format!("--user-data-dir={}", browser.profile.path().display()),
         ];
         let mut chrome_options = json!({ "args": args });
         if let Some(binary) = chromium_binary() {
@@ -212,7 +201,6 @@ impl Drop for Browser {
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
@@ -267,16 +255,4 @@ fn wait_ready(child: &mut Child, client: &ureq::Agent, base: &str) -> Result<(),
         }
         std::thread::sleep(POLL_INTERVAL);
     }
-}
-
-fn fresh_profile_dir() -> Result<PathBuf, String> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "pocx-browser-test-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    Ok(dir)
 }

@@ -48,6 +48,7 @@ fn many_polls_cost_at_most_one_upstream_call_per_refresh() {
                     assert_eq!(status, 200);
                     let answer: Value = serde_json::from_str(&text).unwrap();
                     heights.push(answer["result"]["height"].as_u64());
+                    // A poller's pace: the polls are to span several refreshes.
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 heights
@@ -92,6 +93,7 @@ fn a_new_block_is_served_within_a_second_at_the_default_refresh() {
     let mut latencies = Vec::new();
     // At different points of the refresh period…
     for offset_ms in [0, 330, 670] {
+        // Letting part of the refresh period pass is the point.
         std::thread::sleep(Duration::from_millis(offset_ms));
         let round = farm.upstream.new_round();
         latencies.push(time_until_served(&farm, &round.block_hash, Instant::now()));

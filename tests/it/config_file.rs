@@ -4,30 +4,22 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::support::TempDir;
 use pocx_aggregator::config::{load_file, Config, ConfigError, SubmissionMode, UpstreamAuth};
 
 /// A file in a fresh directory under the system temp dir, removed again on drop.
+/// `contents` as `aggregator_config.yaml` in a fresh directory, removed on drop.
 struct ScratchFile {
-    dir: PathBuf,
+    dir: TempDir,
     path: PathBuf,
 }
 
 impl ScratchFile {
     fn new(test_name: &str, contents: &[u8]) -> ScratchFile {
-        let dir = std::env::temp_dir().join(format!(
-            "pocx_aggregator_config_{test_name}_{}",
-            std::process::id()
-        ));
-        fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::new(test_name);
         let path = dir.join("aggregator_config.yaml");
         fs::write(&path, contents).unwrap();
         ScratchFile { dir, path }
-    }
-}
-
-impl Drop for ScratchFile {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -102,12 +94,12 @@ fn missing_file_names_the_path() {
 #[test]
 fn directory_is_not_a_config_file() {
     let file = ScratchFile::new("directory", b"");
-    let error = load_file(&file.dir).unwrap_err();
+    let error = load_file(file.dir.path()).unwrap_err();
     let text = error.to_string();
     assert!(
         text.starts_with(&format!(
             "config file {}: cannot read: ",
-            file.dir.display()
+            file.dir.path().display()
         )),
         "{text}"
     );

@@ -17,7 +17,7 @@ use std::fs;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::TempDir;
+use crate::support::{eventually, exit_within, TempDir};
 
 /// Set in a child copy of this binary; names the body it runs.
 const CHILD_ENV: &str = "POCX_FAULTS_CHILD";
@@ -47,18 +47,7 @@ fn run_in_child(test_path: &str, name: &str, limit: Duration) {
         .stderr(err)
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exit_within(&mut child, limit);
     let output = fs::read_to_string(&out_path).unwrap_or_default();
     println!("--- child {name} ---\n{output}--- end of child {name} ---");
     match status {
@@ -136,15 +125,31 @@ fn wait_for_census(
     allowance: &dyn Fn(&str) -> u64,
     patience: Duration,
 ) -> (Census, Vec<String>) {
-    let deadline = Instant::now() + patience;
-    loop {
+    let mut now = Census::new();
+    let mut excess = Vec::new();
+    eventually(patience, || {
+        now = thread_census();
+        excess = census_excess(baseline, &now, allowance);
+        excess.is_empty()
+    });
+    (now, excess)
+}
+
+/// The census once it holds still for `SETTLE` (bounded): threads a warm-up started, or that
+/// are still ending, are not mistaken for the baseline.
+fn settled_census() -> Census {
+    const SETTLE: Duration = Duration::from_millis(200);
+    let mut last = thread_census();
+    let mut since = Instant::now();
+    let settled = eventually(Duration::from_secs(10), || {
         let now = thread_census();
-        let excess = census_excess(baseline, &now, allowance);
-        if excess.is_empty() || Instant::now() >= deadline {
-            return (now, excess);
+        if now != last {
+            (last, since) = (now, Instant::now());
         }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        since.elapsed() >= SETTLE
+    });
+    assert!(settled, "threads never held still: {last:?}");
+    last
 }
 
 /// Names with more threads than at `baseline`, and how many more: what a load left behind.

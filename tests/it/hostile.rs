@@ -23,6 +23,7 @@ mod config_text;
 mod envelope;
 mod heap;
 mod params;
+mod reference;
 mod requests;
 mod upstream_answer;
 

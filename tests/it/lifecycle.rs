@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
-use crate::support::{account, process, Farm};
+use crate::support::{account, agent_with_timeout, eventually, process, Farm};
 use pocx_aggregator::sim::SimRound;
 
 /// Ports tried before giving up when another process takes the free port first.
@@ -84,7 +84,7 @@ impl Aggregator {
 
     /// Polls `get_mining_info` until it answers with a round; `None` if the process exits.
     fn wait_until_serving(&mut self, started: Instant) -> Option<Duration> {
-        let agent = quick_agent(Duration::from_millis(500));
+        let agent = agent_with_timeout(Duration::from_millis(500));
         while started.elapsed() < START_PATIENCE {
             if let Ok(answer) = call(&agent, &self.url, "get_mining_info", json!({}), None) {
                 if answer["result"]["height"].is_u64() {
@@ -127,7 +127,7 @@ impl Aggregator {
 
     fn get(&self, path: &str) -> Value {
         let url = format!("{}{}", self.url, path.trim_start_matches('/'));
-        let mut response = quick_agent(Duration::from_secs(5))
+        let mut response = agent_with_timeout(Duration::from_secs(5))
             .get(&url)
             .call()
             .unwrap();
@@ -168,14 +168,6 @@ fn write_config(dir: &Path, port: u16, upstream_url: &str, db: &Path) -> PathBuf
     let path = dir.join("aggregator_config.yaml");
     fs::write(&path, text).unwrap();
     path
-}
-
-fn quick_agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .build()
-        .into()
 }
 
 /// One JSON-RPC call; transport failures are errors, not panics (the process may be going).
@@ -219,7 +211,7 @@ impl Burst {
                 let (stop, answered, sent) = (stop.clone(), answered.clone(), sent.clone());
                 let (url, round) = (url.to_owned(), round.clone());
                 std::thread::spawn(move || {
-                    let agent = quick_agent(Duration::from_secs(5));
+                    let agent = agent_with_timeout(Duration::from_secs(5));
                     let machine = format!("burst-{t}");
                     let mut n = 0u64;
                     while !stop.load(Ordering::Relaxed) && n < 1_000_000 {
@@ -286,18 +278,4 @@ fn stored_submissions(db: &Path) -> u64 {
         )
         .unwrap();
     u64::try_from(total).unwrap()
-}
-
-/// Polls until `condition` holds or `limit` passes; returns whether it held.
-fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

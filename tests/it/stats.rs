@@ -4,6 +4,7 @@ pub mod prometheus;
 
 use std::sync::Arc;
 
+use crate::support::TempDir;
 use pocx_aggregator::config::SubmissionMode;
 use pocx_aggregator::events::{DropReason, Outcome, OutcomeRecord, RoundInfo, SubmissionRecord};
 use pocx_aggregator::stats::{Gauges, Stats};
@@ -242,8 +243,7 @@ fn tracked_keys_are_capped_and_idle_ones_forgotten_after_a_day() {
 
 #[test]
 fn stats_restored_from_the_store_match_the_live_ones() {
-    let dir = std::env::temp_dir().join(format!("pocx-stats-restore-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("stats-restore");
     let db = dir.join("history.db");
     let live = stats();
     let writer = StoreWriter::spawn(&db, 0, 10_000).unwrap();
@@ -292,7 +292,6 @@ fn stats_restored_from_the_store_match_the_live_ones() {
     let now = T0 + 71 * MINUTE;
     let restored = stats();
     restored.restore(&load_history(&db, now - 24 * 60 * MINUTE).unwrap());
-    let _ = std::fs::remove_dir_all(&dir);
     let (a, b) = (
         live.snapshot_json(now, &Gauges::default()),
         restored.snapshot_json(now, &Gauges::default()),

@@ -3,7 +3,6 @@
 mod files;
 mod kill9;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,33 +12,9 @@ use pocx_aggregator::events::{
 use pocx_aggregator::store::{StoreOptions, StoreRow, StoreWriter};
 use rusqlite::Connection;
 
+use crate::support::{eventually, TempDir};
+
 const DAY_MS: u64 = 86_400_000;
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("pocx-store-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn db(&self) -> PathBuf {
-        self.0.join("history.db")
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn submission(height: u64, account: &str, machine: &str, raw: u64, at: u64) -> SubmissionRecord {
     SubmissionRecord {
@@ -80,21 +55,10 @@ fn count(conn: &Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |row| row.get(0)).unwrap()
 }
 
-/// Polls `check` until it holds or `limit` passes; returns whether it held.
-fn wait_for(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    check()
-}
 #[test]
 fn burst_of_ten_thousand_submissions_commits_in_a_few_transactions() {
-    let dir = Scratch::new("burst");
-    let writer = StoreWriter::spawn(&dir.db(), 0, 20_000).unwrap();
+    let dir = TempDir::new("burst");
+    let writer = StoreWriter::spawn(&dir.join("history.db"), 0, 20_000).unwrap();
     let sender = writer.sender();
     let now = now_ms();
     let started = Instant::now();
@@ -110,7 +74,7 @@ fn burst_of_ten_thousand_submissions_commits_in_a_few_transactions() {
         )));
     }
     // Wait for the writer's own batching: shutdown would flush the rest in one go.
-    let all_written = wait_for(Duration::from_secs(60), || {
+    let all_written = eventually(Duration::from_secs(60), || {
         sender.health().rows_written == 10_000
     });
     let elapsed = started.elapsed();
@@ -124,15 +88,15 @@ fn burst_of_ten_thousand_submissions_commits_in_a_few_transactions() {
     assert_eq!(health.dropped_rows, 0);
     assert!(health.batches <= 20, "{} transactions", health.batches);
     writer.shutdown();
-    let conn = Connection::open(dir.db()).unwrap();
+    let conn = Connection::open(dir.join("history.db")).unwrap();
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM submissions"), 10_000);
 }
 
 #[test]
 fn writer_keeps_up_with_a_stream_of_distinct_rows() {
     const ROWS: u64 = 100_000;
-    let dir = Scratch::new("stream");
-    let writer = StoreWriter::spawn(&dir.db(), 0, 20_000).unwrap();
+    let dir = TempDir::new("stream");
+    let writer = StoreWriter::spawn(&dir.join("history.db"), 0, 20_000).unwrap();
     let sender = writer.sender();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(120);
@@ -150,7 +114,7 @@ fn writer_keeps_up_with_a_stream_of_distinct_rows() {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    let all_written = wait_for(Duration::from_secs(120), || {
+    let all_written = eventually(Duration::from_secs(120), || {
         sender.health().rows_written == ROWS
     });
     let health = sender.health();
@@ -166,8 +130,8 @@ fn writer_keeps_up_with_a_stream_of_distinct_rows() {
 
 #[test]
 fn repeated_submissions_coalesce_into_one_row_per_round_account_machine() {
-    let dir = Scratch::new("coalesce");
-    let writer = StoreWriter::spawn(&dir.db(), 0, 20_000).unwrap();
+    let dir = TempDir::new("coalesce");
+    let writer = StoreWriter::spawn(&dir.join("history.db"), 0, 20_000).unwrap();
     let sender = writer.sender();
     let started = Instant::now();
     for i in 0..10_000u64 {
@@ -186,7 +150,7 @@ fn repeated_submissions_coalesce_into_one_row_per_round_account_machine() {
         sender.health().batches,
         10_000.0 / started.elapsed().as_secs_f64()
     );
-    let conn = Connection::open(dir.db()).unwrap();
+    let conn = Connection::open(dir.join("history.db")).unwrap();
     let row: (i64, i64, i64, i64, i64) = conn
         .query_row(
             "SELECT best_raw_quality, submissions, forwarded, first_received_ms, last_received_ms
@@ -200,28 +164,28 @@ fn repeated_submissions_coalesce_into_one_row_per_round_account_machine() {
 
 #[test]
 fn shutdown_writes_every_queued_row() {
-    let dir = Scratch::new("shutdown");
+    let dir = TempDir::new("shutdown");
     let options = StoreOptions {
         batch_window: Duration::from_secs(3_600),
         batch_rows: 1_000_000,
         ..StoreOptions::default()
     };
-    let writer = StoreWriter::spawn_with(&dir.db(), options).unwrap();
+    let writer = StoreWriter::spawn_with(&dir.join("history.db"), options).unwrap();
     for h in 0..500 {
         writer.send(StoreRow::Round(round(h, 1_000 + h)));
         let o = Outcome::Dropped(DropReason::Superseded);
         writer.send(StoreRow::Outcome(outcome(h, "acc", 5, o, 2_000 + h)));
     }
     writer.shutdown();
-    let conn = Connection::open(dir.db()).unwrap();
+    let conn = Connection::open(dir.join("history.db")).unwrap();
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM rounds"), 500);
     assert_eq!(count(&conn, "SELECT COUNT(*) FROM outcomes"), 500);
 }
 
 #[test]
 fn a_full_queue_drops_and_counts_but_never_blocks() {
-    let dir = Scratch::new("full");
-    let writer = StoreWriter::spawn(&dir.db(), 0, 16).unwrap();
+    let dir = TempDir::new("full");
+    let writer = StoreWriter::spawn(&dir.join("history.db"), 0, 16).unwrap();
     let sender = writer.sender();
     for i in 0..20_000u64 {
         writer.send(StoreRow::Submission(submission(i, "acc", "rig", 1, i)));
@@ -229,31 +193,31 @@ fn a_full_queue_drops_and_counts_but_never_blocks() {
     writer.shutdown();
     let health = sender.health();
     assert_eq!(health.rows_written + health.dropped_rows, 20_000);
-    let conn = Connection::open(dir.db()).unwrap();
+    let conn = Connection::open(dir.join("history.db")).unwrap();
     let stored = count(&conn, "SELECT COUNT(*) FROM submissions");
     assert_eq!(u64::try_from(stored).unwrap(), health.rows_written);
 }
 #[test]
 fn failed_writes_are_kept_retried_and_recover() {
-    let dir = Scratch::new("recover");
+    let dir = TempDir::new("recover");
     let options = StoreOptions {
         max_pending_rows: 100,
         ..StoreOptions::default()
     };
-    let writer = StoreWriter::spawn_with(&dir.db(), options).unwrap();
+    let writer = StoreWriter::spawn_with(&dir.join("history.db"), options).unwrap();
     // Another connection holding the write lock makes every commit fail with "busy".
-    let blocker = Connection::open(dir.db()).unwrap();
+    let blocker = Connection::open(dir.join("history.db")).unwrap();
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     for i in 0..500u64 {
         writer.send(StoreRow::Submission(submission(i, "acc", "rig", 1, i)));
     }
-    assert!(wait_for(Duration::from_secs(10), || {
+    assert!(eventually(Duration::from_secs(10), || {
         let h = writer.health();
         h.failed_writes >= 2 && !h.ok && h.last_error.is_some()
     }));
     assert_eq!(writer.health().dropped_rows, 400, "beyond the retry buffer");
     blocker.execute_batch("ROLLBACK").unwrap();
-    assert!(wait_for(Duration::from_secs(10), || writer.health().ok));
+    assert!(eventually(Duration::from_secs(10), || writer.health().ok));
     let health = writer.health();
     assert_eq!(health.rows_written, 100);
     writer.shutdown();

@@ -90,8 +90,8 @@ fn every_broken_rule_is_invalid_params_and_goes_nowhere() {
     }
     // Params that are not even structured make the request itself invalid (JSON-RPC 2.0).
     assert_eq!(error(&farm.rpc("submit_nonce", json!("x"))).0, -32600);
-    // Nothing counted as a submission, nothing sent.
-    std::thread::sleep(Duration::from_millis(300));
+    // Nothing counted as a submission, nothing sent (the forwarder holds nothing in flight).
+    farm.settle();
     assert_eq!(farm.stats()["totals"]["submissions"], 0);
     assert_eq!(farm.upstream.submit_calls(), 0);
 }
@@ -118,7 +118,7 @@ fn a_generation_signature_or_base_target_not_of_the_round_is_an_invalid_submissi
     upper["generation_signature"] = json!(round.generation_signature.to_uppercase());
     result(&farm.rpc("submit_nonce", upper));
     wait_for_calls(&farm, &account(2), 1);
-    std::thread::sleep(Duration::from_millis(300));
+    farm.settle();
     assert!(calls_for(&farm, &account(1)).is_empty());
 }
 
@@ -203,7 +203,7 @@ fn another_block_hash_at_a_served_height_is_stale() {
     let (code, data) = error(&farm.rpc("submit_nonce", fork));
     assert_eq!(code, -32003);
     assert_eq!(data["reason"], "stale");
-    std::thread::sleep(Duration::from_millis(300));
+    farm.settle();
     assert_eq!(farm.upstream.submit_calls(), 0);
     assert_eq!(farm.stats()["totals"]["submissions"], 0);
 }

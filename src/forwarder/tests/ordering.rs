@@ -89,7 +89,8 @@ fn order_behind_a_busy_connection(jobs: &[(u64, u64)]) -> Vec<u64> {
     }
     drop(unstall);
     assert_eq!(upstream.next_arrival(SOON), Some(1000));
-    // The dispatcher now waits with every job queued; let the blocker answer.
+    // The dispatcher now takes every job from its channel; let the blocker answer after that.
+    // Nothing outside the stage shows the channel empty, so this pause stays.
     std::thread::sleep(Duration::from_millis(50));
     upstream.release();
     let _ = expect_outcomes(&rx, jobs.len() + 1, SOON);

@@ -66,7 +66,8 @@ fn a_call_failing_while_shutdown_runs_gets_its_last_attempt() {
     upstream.script(6, [Step::hang(Err(UpstreamError::Timeout))]);
     forwarder.submit(job(10, 6));
     assert_eq!(upstream.next_arrival(SOON), Some(6));
-    // The call is in flight when shutdown begins; it fails shortly after.
+    // The call is in flight when shutdown begins; it fails shortly after. Shutdown blocks this
+    // thread and shows no "begun" from outside, so the releaser waits a fixed pause.
     let releaser = {
         let upstream = upstream.clone();
         std::thread::spawn(move || {

@@ -215,8 +215,11 @@ logging:
         .unwrap();
     assert!(line.contains("ERROR"), "{line}");
     assert!(line.contains("401"), "{line}");
-    // Logged once for the outage, not once per poll.
-    std::thread::sleep(Duration::from_millis(500));
+    // Logged once for the outage, not once per poll: two more polls are refused meanwhile.
+    let polls = upstream.mining_info_calls();
+    support::wait_until(Duration::from_secs(5), || {
+        upstream.mining_info_calls() >= polls + 2
+    });
     let lines = running.log();
     let lines = lines
         .lines()

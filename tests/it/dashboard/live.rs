@@ -42,9 +42,14 @@ fn dashboard_renders_a_running_aggregator_in_headless_chromium() {
     );
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("poc_time"), "{text}");
-    // A few rounds for the chart: each gets the miners' submissions (spread over ~1 s).
+    // A few rounds for the chart: each gets all the miners' submissions (3 miners, 4 each,
+    // spread over about a second) before the next begins.
+    let mut received = 1;
     for _ in 0..3 {
-        std::thread::sleep(Duration::from_millis(1300));
+        received += 3 * 4;
+        wait_until(Duration::from_secs(10), || {
+            farm.stats()["totals"]["submissions"].as_u64() >= Some(received)
+        });
         farm.upstream.new_round();
     }
     wait_until(Duration::from_secs(10), || {

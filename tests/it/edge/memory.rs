@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -54,6 +54,7 @@ fn miner(
     url: String,
     round: SimRound,
     stop: Arc<AtomicBool>,
+    polls: Arc<AtomicU64>,
 ) -> thread::JoinHandle<(Duration, u32)> {
     thread::spawn(move || {
         let agent = support::agent();
@@ -74,6 +75,8 @@ fn miner(
                 assert_eq!(status, 200);
             }
             n += 1;
+            polls.store(n, Ordering::Release);
+            // A real miner's pace: the point is a server busy with ordinary traffic meanwhile.
             thread::sleep(Duration::from_millis(100));
         }
         (slowest, failed)
@@ -99,8 +102,12 @@ fn endless_header_lines_leave_the_peak_resident_size_bounded() {
     let round = upstream.current_round();
     let pid = running.child.id();
     let stop = Arc::new(AtomicBool::new(false));
-    let polling = miner(running.url(""), round, stop.clone());
-    thread::sleep(Duration::from_millis(500));
+    let polls = Arc::new(AtomicU64::new(0));
+    let polling = miner(running.url(""), round, stop.clone(), polls.clone());
+    // The baseline is taken once the miner is under way, its one submission sent.
+    support::wait_until(Duration::from_secs(10), || {
+        polls.load(Ordering::Acquire) >= 5
+    });
     let before = peak_resident(pid);
 
     let taken = endless_field(addr, 64 * MIB);

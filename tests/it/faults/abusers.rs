@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::{census_growth, run_in_child, thread_census, total, wait_for_census};
+use super::{census_growth, run_in_child, settled_census, total, wait_for_census};
 use super::{in_child, is_child_for, lingering_allowance, own_thread_name, proc_status};
-use crate::support::{account, agent, post, Farm};
+use crate::support::{account, agent, agent_with_timeout, post, Farm};
 
 const CHILD_NAME: &str = "half-requests";
 const ABUSERS: usize = 1_000;
@@ -52,8 +52,7 @@ fn half_requests_child() {
     for _ in 0..5 {
         farm.rpc("get_mining_info", json!({}));
     }
-    std::thread::sleep(Duration::from_millis(300));
-    let baseline = thread_census();
+    let baseline = settled_census();
 
     let addr = farm.app().miner_addr().unwrap();
     let opened = Instant::now();
@@ -152,11 +151,7 @@ fn stalled_bodies_over_1_kib_do_not_stop_miners() {
     let stalled = stall(addr, 200);
     assert!(stalled.len() >= 190, "only {} connected", stalled.len());
     // A real miner: keep-alive, gives up after 5 s.
-    let miner: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let miner = agent_with_timeout(Duration::from_secs(5));
     let body = json!({"jsonrpc": "2.0", "method": "get_mining_info", "id": 1}).to_string();
     let mut slowest = Duration::ZERO;
     let mut timed_out = 0;

@@ -20,7 +20,7 @@ use pocx_aggregator::protocol::is_transient_code;
 use pocx_aggregator::sim::{Behaviour, RecordedAnswer, SimRound, SimUpstreamConfig};
 
 use super::soak_miners::{MinerReport, SoakMiners, Submitted, MINER_TIMEOUT};
-use super::{census_growth, run_in_child, thread_census, total, wait_for_census, ProcStatus};
+use super::{census_growth, run_in_child, settled_census, total, wait_for_census, ProcStatus};
 use super::{in_child, is_child_for, lingering_allowance, own_thread_name, proc_status};
 use crate::support::{account, Farm};
 
@@ -28,7 +28,9 @@ const CHILD_NAME: &str = "fault-soak";
 
 const MINERS: u32 = 6;
 const ACCOUNTS_PER_MINER: u32 = 3;
-/// Working upstream at the start of each round, then the failure, then the recovery.
+/// Working upstream at the start of each round, then the failure, then the recovery. These
+/// are phases of the soak's timetable, not waits for something to happen: the miners keep
+/// polling and submitting through each of them, which is what is soaked.
 const LEAD: Duration = Duration::from_millis(1000);
 const OUTAGE: Duration = Duration::from_millis(2500);
 const RECOVERY: Duration = Duration::from_millis(1000);
@@ -92,9 +94,8 @@ fn fault_soak_child() {
     for _ in 0..5 {
         farm.rpc("get_mining_info", json!({}));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    let baseline_threads = settled_census();
     let baseline = proc_status();
-    let baseline_threads = thread_census();
 
     let miners = SoakMiners::start(&farm.url, MINERS, ACCOUNTS_PER_MINER);
     let mut takeable: Vec<SimRound> = Vec::new();
@@ -135,7 +136,7 @@ fn fault_soak_child() {
     std::thread::sleep(RECOVERY);
 
     miners.pause();
-    settle(&farm);
+    farm.settle();
     let reports = miners.finish();
     let soak_time = started.elapsed();
 
@@ -199,24 +200,11 @@ fn print_resources(baseline: ProcStatus, after: ProcStatus, threads_now: u64) {
 /// and resumes the miners once the aggregator serves it.
 fn next_round(farm: &Farm, miners: &SoakMiners) -> SimRound {
     miners.pause();
-    settle(farm);
+    farm.settle();
     farm.upstream.new_round();
     let round = farm.wait_for_round();
     miners.resume();
     round
-}
-
-/// Waits until nothing is queued, backing off or in flight in the forwarder.
-fn settle(farm: &Farm) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while farm.app().gauges().queue_depth > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "forwarder still holds {} submissions",
-            farm.app().gauges().queue_depth
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A submission the soak made itself during an outage, and when the upstream came back.

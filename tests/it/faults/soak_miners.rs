@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use pocx_aggregator::sim::SimRound;
 use pocx_aggregator::timebend::poc_time;
 
-use crate::support::{account, Farm};
+use crate::support::{account, agent_with_timeout, Farm};
 
 /// A real miner gives up on a request after this long.
 pub const MINER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -116,11 +116,7 @@ struct Miner {
 impl Miner {
     fn new(url: &str, index: u32, accounts: Vec<String>) -> Miner {
         Miner {
-            agent: ureq::Agent::config_builder()
-                .timeout_global(Some(MINER_TIMEOUT))
-                .http_status_as_error(false)
-                .build()
-                .into(),
+            agent: agent_with_timeout(MINER_TIMEOUT),
             url: url.to_owned(),
             machine: format!("soak-rig-{index}"),
             accounts,

@@ -1,6 +1,6 @@
 //! A flood of distinct accounts: answers keep coming, caps hold, every outcome is counted.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -8,7 +8,7 @@ use pocx_aggregator::protocol::is_transient_code;
 use pocx_aggregator::sim::{RecordedAnswer, SimRound};
 
 use super::kit::*;
-use crate::support::{self, account, Farm};
+use crate::support::{self, account, eventually, Farm};
 
 /// Distinct accounts in the flood: twice what statistics track, over four rounds.
 const FLOOD_ROUNDS: u32 = 4;
@@ -61,17 +61,17 @@ fn an_account_flood_stays_bounded_and_responsive() {
                 let info = farm.rpc("get_mining_info", json!({}));
                 assert_eq!(info["result"]["height"], round.height);
                 polls += 1;
+                // A polling miner's pace while the flood runs.
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
     }
     assert!(polls > 0);
     // Every submission was a new account, so every one was handed on and gets one outcome.
-    let settle = Instant::now() + Duration::from_secs(20);
-    while outcomes(&forwards(&farm)) < total {
-        assert!(Instant::now() < settle, "outcomes: {}", forwards(&farm));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let settled = eventually(Duration::from_secs(20), || {
+        outcomes(&forwards(&farm)) >= total
+    });
+    assert!(settled, "outcomes: {}", forwards(&farm));
     let stats = farm.stats();
     let counted = &stats["upstream"]["forwards"];
     assert_eq!(outcomes(counted), total);

@@ -100,8 +100,8 @@ fn definitive_answers_are_never_retried() {
         assert_eq!(counted["rejected_by_code"][code.to_string()], 1);
         assert_eq!(account_row(&farm, &who)["rejected"], 1);
     }
-    // Longer than the whole backoff schedule: no call comes late.
-    std::thread::sleep(Duration::from_millis(900));
+    // Nothing is left backing off: no call comes late.
+    farm.settle();
     let calls = farm.upstream.submissions();
     assert_eq!(calls.len(), codes.len());
     for (call, code) in calls.iter().zip(codes) {
@@ -126,7 +126,7 @@ fn wallet_mode_fails_fast_without_retrying() {
     // The give-up rolled the farm's best back: a worse one is still worth sending.
     result(&farm.submit(&round, &account(2), 2000));
     let counted = wait_for_outcomes(&farm, 2);
-    std::thread::sleep(Duration::from_millis(900));
+    farm.settle();
     assert_eq!(
         received(&farm),
         [(account(1), 1000), (account(2), 2000)],
@@ -157,7 +157,7 @@ fn backoff_follows_the_configured_delays_then_gives_up() {
     }
     assert_eq!(dropped_for(&counted, "retries_exhausted"), 1);
     assert_eq!(counted["retries"], 3);
-    std::thread::sleep(Duration::from_millis(500));
+    farm.settle();
     assert_eq!(farm.upstream.submissions().len(), 4);
 }
 

@@ -1,10 +1,11 @@
 //! `config::from_yaml_str` on arbitrary text, on YAML built from the configuration's own words
 //! and YAML's odder features, and on the shipped example file mangled line by line. Loading
-//! either succeeds or fails with one line that names what it is about.
+//! either succeeds or fails with one line that names what it is about: the key, both keys of a
+//! conflict, or the YAML.
 
 use proptest::prelude::*;
 
-use pocx_aggregator::config::from_yaml_str;
+use pocx_aggregator::config::{from_yaml_str, ConfigError};
 
 use super::fuzz_config;
 use super::heap::peak_heap;
@@ -42,11 +43,23 @@ fn check_config_text(text: &str) {
         "one line: {message:?}"
     );
     assert!(message.chars().count() < 500, "short: {message}");
-    if let Some(key) = error.key_path().filter(|key| !key.is_empty()) {
-        assert!(
-            message.contains(&format!("`{key}`")),
-            "names {key}: {message}"
-        );
+    match &error {
+        ConfigError::Key { key, .. } if key.is_empty() => {
+            assert!(message.starts_with("config: "), "{message}");
+        }
+        ConfigError::Key { key, .. } => {
+            let names = format!("config key `{key}`: ");
+            assert!(message.starts_with(&names), "names {key}: {message}");
+        }
+        ConfigError::Conflict { first, second, .. } => {
+            assert!(message.contains(&format!("`{first}`")), "{message}");
+            assert!(message.contains(&format!("`{second}`")), "{message}");
+        }
+        ConfigError::Syntax { path: None, .. } => {
+            assert!(message.starts_with("config: invalid YAML: "), "{message}");
+        }
+        // Reading and size errors belong to files, and a text has no file.
+        other => panic!("text cannot fail as {other:?}"),
     }
 }
 
@@ -136,6 +149,8 @@ enum LineEdit {
     Repeat(usize),
     Replace(usize, String),
     Splice(usize, usize, String),
+    /// The file ends in the middle of this line, at this column (a write cut short).
+    Truncate(usize, usize),
 }
 
 fn line_edit() -> impl Strategy<Value = LineEdit> {
@@ -149,6 +164,7 @@ fn line_edit() -> impl Strategy<Value = LineEdit> {
             "\\PC{0,8}|[\t\r\0\u{feff}:#&*!|>{}\\[\\]'\"-]{1,3}"
         )
             .prop_map(|(at, column, text)| LineEdit::Splice(at, column, text)),
+        (any::<usize>(), any::<usize>()).prop_map(|(at, column)| LineEdit::Truncate(at, column)),
     ]
 }
 
@@ -174,6 +190,14 @@ fn edited(mut lines: Vec<String>, edits: &[LineEdit]) -> String {
                     let boundaries: Vec<usize> = line.char_indices().map(|(i, _)| i).collect();
                     let cut = boundaries.get(column % boundaries.len().max(1)).copied();
                     line.insert_str(cut.unwrap_or(line.len()), text);
+                }
+            }
+            LineEdit::Truncate(at, column) => {
+                lines.truncate(at % len + 1);
+                if let Some(line) = lines.last_mut() {
+                    let boundaries: Vec<usize> = line.char_indices().map(|(i, _)| i).collect();
+                    let cut = boundaries.get(column % boundaries.len().max(1)).copied();
+                    line.truncate(cut.unwrap_or(line.len()));
                 }
             }
             LineEdit::Drop(_) => {}

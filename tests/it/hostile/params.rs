@@ -1,10 +1,13 @@
-//! `submission::parse_submit_params` on arbitrary JSON values: it must never panic, accept exactly
-//! what the protocol table allows, and name the first broken field in table order otherwise.
+//! `submit_nonce` params (read as a request body carries them, then `submission::validate`) on
+//! arbitrary JSON values: never a panic, exactly what the protocol table allows accepted, and
+//! the first broken field in table order named otherwise.
 
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
-use pocx_aggregator::submission::parse_submit_params;
+use pocx_aggregator::protocol::NonceSubmission;
+use pocx_aggregator::rpc::Params;
+use pocx_aggregator::submission::{validate, ParamError, SubmitParams};
 
 use super::heap::{budget, peak_heap};
 use super::{fuzz_config, json_text, SUBMIT_FIELDS};
@@ -16,8 +19,15 @@ fn hex_text(value: &Value, length_ok: impl Fn(usize) -> bool) -> bool {
         .is_some_and(|text| length_ok(text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// `params` as a request body carries them (absent when `None`), read and validated.
+fn parse_submit_params(params: Option<&Value>) -> Result<NonceSubmission, ParamError> {
+    let text = params.map_or_else(|| "null".to_owned(), Value::to_string);
+    let read: Params<SubmitParams> = serde_json::from_str(&text).expect("valid JSON");
+    validate(read.named())
+}
+
 /// The protocol table, written out on its own: the first field that breaks its rule.
-fn first_broken(params: &Value) -> Option<&'static str> {
+pub fn first_broken(params: &Value) -> Option<&'static str> {
     let Value::Object(members) = params else {
         return Some("params");
     };

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use pocx_aggregator::sim::{SimUpstream, SimUpstreamConfig};
 
-use super::{call, eventually, integrity, quick_agent, stored_submissions, Aggregator};
-use crate::support::{account, Farm, TempDir};
+use super::{call, integrity, stored_submissions, Aggregator};
+use crate::support::{account, agent_with_timeout, eventually, Farm, TempDir};
 
 /// Room for the schema and a first batch, not for what the test writes afterwards.
 const DISK_SIZE: &str = "2m";
@@ -94,7 +94,7 @@ fn disk_full_keeps_miners_served_shows_in_health_and_log_and_writes_resume() {
     let db = disk.mount_point.join("aggregator.db");
     let (mut aggregator, _) = Aggregator::start(dir.path(), &upstream.url(), &db);
     let round = upstream.current_round();
-    let agent = quick_agent(Duration::from_secs(5));
+    let agent = agent_with_timeout(Duration::from_secs(5));
     let submit = |n: u64| {
         // Distinct accounts and machines: every one is a new row.
         let index = u32::try_from(n % 50_000).unwrap() + 1;

@@ -8,8 +8,8 @@ use pocx_aggregator::sim::{SimUpstream, SimUpstreamConfig};
 use serde_json::json;
 
 use super::Burst;
-use super::{call, eventually, integrity, open_db, quick_agent, stored_submissions, Aggregator};
-use crate::support::{account, Farm, TempDir};
+use super::{call, integrity, open_db, stored_submissions, Aggregator};
+use crate::support::{account, agent_with_timeout, eventually, Farm, TempDir};
 
 /// Submissions made before the burst, all confirmed written before the kill.
 const CONFIRMED: u64 = 120;
@@ -41,7 +41,7 @@ fn kill_9_mid_burst_then_restart_restores_statistics_and_serves_within_1_s() {
     let round = upstream.current_round();
 
     // Known submissions, confirmed in the file before anything else happens.
-    let agent = quick_agent(Duration::from_secs(5));
+    let agent = agent_with_timeout(Duration::from_secs(5));
     for n in 0..CONFIRMED {
         let index = u32::try_from(n % 4).unwrap() + 1;
         let params = Farm::submission(&round, &account(index), 5_000_000 - n);

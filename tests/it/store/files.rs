@@ -12,7 +12,8 @@ use pocx_aggregator::store::{
 };
 use rusqlite::Connection;
 
-use super::{count, outcome, round, submission, wait_for, Scratch, DAY_MS};
+use super::{count, outcome, round, submission, DAY_MS};
+use crate::support::{eventually, TempDir};
 
 /// Starts a writer on `db` keeping 7 days, with maintenance every 20 ms, until `counting` (one
 /// number) reaches `expected` (at most 20 s); stops it and returns a connection for checks.
@@ -24,7 +25,7 @@ fn reopen_with_week_retention_until(db: &Path, counting: &str, expected: i64) ->
     };
     let writer = StoreWriter::spawn_with(db, options).unwrap();
     let conn = Connection::open(db).unwrap();
-    let reached = wait_for(Duration::from_secs(20), || {
+    let reached = eventually(Duration::from_secs(20), || {
         count(&conn, counting) == expected
     });
     writer.shutdown();
@@ -34,10 +35,10 @@ fn reopen_with_week_retention_until(db: &Path, counting: &str, expected: i64) ->
 
 #[test]
 fn retention_deletes_old_rows_in_chunks_and_keeps_recent_ones() {
-    let dir = Scratch::new("retention");
+    let dir = TempDir::new("retention");
     let now = now_ms();
     let old = now - 10 * DAY_MS;
-    let writer = StoreWriter::spawn(&dir.db(), 0, 10_000).unwrap();
+    let writer = StoreWriter::spawn(&dir.join("history.db"), 0, 10_000).unwrap();
     for i in 0..2_500u64 {
         writer.send(StoreRow::Submission(submission(
             i,
@@ -61,7 +62,7 @@ fn retention_deletes_old_rows_in_chunks_and_keeps_recent_ones() {
 
     let total = "SELECT (SELECT COUNT(*) FROM submissions) + (SELECT COUNT(*) FROM rounds)
                  + (SELECT COUNT(*) FROM outcomes)";
-    let conn = reopen_with_week_retention_until(&dir.db(), total, 3);
+    let conn = reopen_with_week_retention_until(&dir.join("history.db"), total, 3);
     let kept = "SELECT COUNT(*) FROM submissions WHERE height = 9000";
     assert_eq!(count(&conn, kept), 1);
 }
@@ -70,11 +71,11 @@ fn retention_deletes_old_rows_in_chunks_and_keeps_recent_ones() {
 /// and what is kept reads back in hour order.
 #[test]
 fn hourly_rows_add_up_age_out_and_read_back() {
-    let dir = Scratch::new("hourly");
+    let dir = TempDir::new("hourly");
     let now = now_ms();
     let hour = now - now % 3_600_000;
     let old = hour - 10 * DAY_MS;
-    let writer = StoreWriter::spawn(&dir.db(), 0, 10_000).unwrap();
+    let writer = StoreWriter::spawn(&dir.join("history.db"), 0, 10_000).unwrap();
     let part = |hour_ms: u64, rounds: u64| {
         StoreRow::Hourly(vec![HourlyRecord {
             kind: SubjectKind::Machine,
@@ -99,11 +100,11 @@ fn hourly_rows_add_up_age_out_and_read_back() {
     writer.send(StoreRow::Alert(silent(now)));
     writer.shutdown();
 
-    let all = load_hourly(&dir.db(), 0).unwrap();
+    let all = load_hourly(&dir.join("history.db"), 0).unwrap();
     assert_eq!(all.hours.len(), 2);
     assert_eq!(all.alerts.len(), 2);
     let total = "SELECT (SELECT COUNT(*) FROM hourly) + (SELECT COUNT(*) FROM alert_changes)";
-    let conn = reopen_with_week_retention_until(&dir.db(), total, 2);
+    let conn = reopen_with_week_retention_until(&dir.join("history.db"), total, 2);
     let row: (i64, i64, f64) = conn
         .query_row(
             "SELECT rounds, submissions, capacity_tib FROM hourly",
@@ -113,7 +114,7 @@ fn hourly_rows_add_up_age_out_and_read_back() {
         .unwrap();
     // Four rounds whose bests average 2^41: 2 TiB.
     assert_eq!(row, (4, 8, 2.0));
-    let kept = load_hourly(&dir.db(), 0).unwrap();
+    let kept = load_hourly(&dir.join("history.db"), 0).unwrap();
     assert_eq!(kept.hours[0].hour_ms, hour);
     assert_eq!(kept.alerts, [silent(now)]);
 }
@@ -122,10 +123,10 @@ fn hourly_rows_add_up_age_out_and_read_back() {
 /// same file: the old chain's rows still age out, and the new chain's are what history shows.
 #[test]
 fn a_chain_that_restarts_lower_keeps_history_and_retention_right() {
-    let dir = Scratch::new("lower");
+    let dir = TempDir::new("lower");
     let now = now_ms();
     let old = now - 10 * DAY_MS;
-    let writer = StoreWriter::spawn(&dir.db(), 0, 10_000).unwrap();
+    let writer = StoreWriter::spawn(&dir.join("history.db"), 0, 10_000).unwrap();
     for height in 50_000..50_010u64 {
         writer.send(StoreRow::Round(round(height, old)));
         writer.send(StoreRow::Submission(submission(
@@ -140,26 +141,26 @@ fn a_chain_that_restarts_lower_keeps_history_and_retention_right() {
     }
     writer.shutdown();
 
-    let history = load_history(&dir.db(), now - DAY_MS).unwrap();
+    let history = load_history(&dir.join("history.db"), now - DAY_MS).unwrap();
     let accounts: Vec<&str> = history.accounts.iter().map(|a| a.key.as_str()).collect();
     assert_eq!(accounts, ["new"]);
     assert_eq!(history.accounts[0].submissions, 3);
 
     let old_rows = "SELECT (SELECT COUNT(*) FROM submissions WHERE account_id = 'old')
                     + (SELECT COUNT(*) FROM rounds WHERE height >= 50000)";
-    let conn = reopen_with_week_retention_until(&dir.db(), old_rows, 0);
+    let conn = reopen_with_week_retention_until(&dir.join("history.db"), old_rows, 0);
     let kept = "SELECT COUNT(*) FROM submissions WHERE account_id = 'new'";
     assert_eq!(count(&conn, kept), 3);
 }
 
 #[test]
 fn an_empty_file_is_migrated_to_the_current_schema() {
-    let dir = Scratch::new("empty");
-    std::fs::write(dir.db(), b"").unwrap();
-    let writer = StoreWriter::spawn(&dir.db(), 0, 100).unwrap();
+    let dir = TempDir::new("empty");
+    std::fs::write(dir.join("history.db"), b"").unwrap();
+    let writer = StoreWriter::spawn(&dir.join("history.db"), 0, 100).unwrap();
     writer.send(StoreRow::Round(round(3, now_ms())));
     writer.shutdown();
-    let conn = Connection::open(dir.db()).unwrap();
+    let conn = Connection::open(dir.join("history.db")).unwrap();
     assert_eq!(
         count(&conn, "PRAGMA user_version"),
         i64::from(SCHEMA_VERSION)
@@ -186,10 +187,10 @@ PRAGMA user_version = 1;
 
 #[test]
 fn a_version_1_file_is_migrated_and_keeps_its_rows() {
-    let dir = Scratch::new("v1");
+    let dir = TempDir::new("v1");
     let now = now_ms();
     {
-        let conn = Connection::open(dir.db()).unwrap();
+        let conn = Connection::open(dir.join("history.db")).unwrap();
         conn.execute_batch(V1_LAYOUT).unwrap();
         conn.execute(
             "INSERT INTO submissions VALUES (5, 'acc', 'rig', 700, 7, 3, ?1, ?1)",
@@ -197,7 +198,7 @@ fn a_version_1_file_is_migrated_and_keeps_its_rows() {
         )
         .unwrap();
     }
-    let writer = StoreWriter::spawn(&dir.db(), 0, 100).unwrap();
+    let writer = StoreWriter::spawn(&dir.join("history.db"), 0, 100).unwrap();
     writer.send(StoreRow::Submission(submission(
         5,
         "acc",
@@ -207,7 +208,7 @@ fn a_version_1_file_is_migrated_and_keeps_its_rows() {
     )));
     writer.shutdown();
 
-    let conn = Connection::open(dir.db()).unwrap();
+    let conn = Connection::open(dir.join("history.db")).unwrap();
     assert_eq!(
         count(&conn, "PRAGMA user_version"),
         i64::from(SCHEMA_VERSION)
@@ -230,28 +231,30 @@ fn a_version_1_file_is_migrated_and_keeps_its_rows() {
         .unwrap();
     // The old row's 3 submissions (none counted as forwarded) plus the new, better one.
     assert_eq!(row, (600, 4, 1));
-    let history = load_history(&dir.db(), now - DAY_MS).unwrap();
+    let history = load_history(&dir.join("history.db"), now - DAY_MS).unwrap();
     assert_eq!(history.recent_bests.len(), 1);
     assert_eq!(history.accounts[0].submissions, 4);
 }
 
 #[test]
 fn a_file_from_a_newer_version_is_refused() {
-    let dir = Scratch::new("newer");
-    Connection::open(dir.db())
+    let dir = TempDir::new("newer");
+    Connection::open(dir.join("history.db"))
         .unwrap()
         .execute_batch("PRAGMA user_version = 99;")
         .unwrap();
-    let err = StoreWriter::spawn(&dir.db(), 0, 100).err().unwrap();
+    let err = StoreWriter::spawn(&dir.join("history.db"), 0, 100)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("99"), "{err}");
-    assert!(load_history(&dir.db(), 0).is_err());
+    assert!(load_history(&dir.join("history.db"), 0).is_err());
 }
 
 #[test]
 fn history_after_restart_returns_what_was_written() {
-    let dir = Scratch::new("restart");
+    let dir = TempDir::new("restart");
     let now = now_ms();
-    let writer = StoreWriter::spawn(&dir.db(), 0, 1_000).unwrap();
+    let writer = StoreWriter::spawn(&dir.join("history.db"), 0, 1_000).unwrap();
     for h in 1..=40u64 {
         writer.send(StoreRow::Round(round(h, now - 1_000 * (41 - h))));
         writer.send(StoreRow::Submission(submission(
@@ -289,7 +292,7 @@ fn history_after_restart_returns_what_was_written() {
     writer.send(StoreRow::Outcome(outcome(38, "a1", 88, dropped, now)));
     writer.shutdown();
 
-    let history = load_history(&dir.db(), now - DAY_MS).unwrap();
+    let history = load_history(&dir.join("history.db"), now - DAY_MS).unwrap();
     let heights: Vec<u64> = history.rounds.iter().map(|r| r.height).collect();
     assert_eq!(heights, (11..=40).collect::<Vec<_>>());
     assert_eq!(history.rounds[29], round(40, now - 1_000));
@@ -325,23 +328,23 @@ fn history_after_restart_returns_what_was_written() {
 
 #[test]
 fn load_history_of_a_missing_file_is_empty() {
-    let dir = Scratch::new("missing");
-    let history = load_history(&dir.db(), 0).unwrap();
+    let dir = TempDir::new("missing");
+    let history = load_history(&dir.join("history.db"), 0).unwrap();
     assert!(history.rounds.is_empty() && history.recent_bests.is_empty());
 }
 
 #[test]
 fn unopenable_paths_fail_at_start_naming_the_path() {
-    let dir = Scratch::new("unopenable");
-    let as_directory = dir.0.join("a-directory");
+    let dir = TempDir::new("unopenable");
+    let as_directory = dir.join("a-directory");
     std::fs::create_dir(&as_directory).unwrap();
-    let corrupt = dir.0.join("corrupt.db");
+    let corrupt = dir.join("corrupt.db");
     std::fs::write(&corrupt, "this is plain text, not a database. ".repeat(100)).unwrap();
     let under_a_file = corrupt.join("history.db");
     let mut cases = vec![as_directory, corrupt, under_a_file];
 
     // A read-only directory only stops a user without override rights (not root).
-    let read_only = dir.0.join("read-only");
+    let read_only = dir.join("read-only");
     std::fs::create_dir(&read_only).unwrap();
     set_mode(&read_only, 0o555);
     if std::fs::write(read_only.join("probe"), b"").is_err() {

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use pocx_aggregator::store::{load_history, StoreOptions, StoreRow, StoreWriter};
 use rusqlite::Connection;
 
-use super::{submission, wait_for, Scratch};
+use super::submission;
+use crate::support::{eventually, TempDir};
 
 /// Set when this test binary is re-executed as the writer that gets killed.
 const WRITER_CHILD_ENV: &str = "POCX_STORE_WRITER_CHILD_DB";
@@ -47,7 +48,7 @@ fn kill_9_mid_burst_leaves_an_intact_file_missing_only_the_last_batch() {
     if std::env::var(WRITER_CHILD_ENV).is_ok() {
         return;
     }
-    let dir = Scratch::new("kill9");
+    let dir = TempDir::new("kill9");
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "store::kill9::writer_child",
@@ -55,20 +56,20 @@ fn kill_9_mid_burst_leaves_an_intact_file_missing_only_the_last_batch() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(WRITER_CHILD_ENV, dir.db())
+        .env(WRITER_CHILD_ENV, dir.join("history.db"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let committed = || -> i64 {
-        let Ok(conn) = Connection::open(dir.db()) else {
+        let Ok(conn) = Connection::open(dir.join("history.db")) else {
             return 0;
         };
         conn.query_row("SELECT COUNT(*) FROM submissions", [], |r| r.get(0))
             .unwrap_or(0)
     };
     let mut seen = 0;
-    let reached = wait_for(Duration::from_secs(60), || {
+    let reached = eventually(Duration::from_secs(60), || {
         seen = committed();
         seen >= 30_000
     });
@@ -77,11 +78,11 @@ fn kill_9_mid_burst_leaves_an_intact_file_missing_only_the_last_batch() {
     assert!(reached, "the child committed only {seen} rows");
 
     // Reading history straight after the crash, with the WAL not yet folded back, works.
-    assert!(dir.db().with_extension("db-wal").exists());
-    let history = load_history(&dir.db(), 0).unwrap();
+    assert!(dir.join("history.db").with_extension("db-wal").exists());
+    let history = load_history(&dir.join("history.db"), 0).unwrap();
     let loaded = history.accounts[0].submissions;
 
-    let conn = Connection::open(dir.db()).unwrap();
+    let conn = Connection::open(dir.join("history.db")).unwrap();
     let check: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
@@ -102,6 +103,6 @@ fn kill_9_mid_burst_leaves_an_intact_file_missing_only_the_last_batch() {
     assert_eq!((lowest, highest), (1, rows));
     assert_eq!(loaded, u64::try_from(rows).unwrap());
     drop(conn);
-    let writer = StoreWriter::spawn(&dir.db(), 0, 10).unwrap();
+    let writer = StoreWriter::spawn(&dir.join("history.db"), 0, 10).unwrap();
     writer.shutdown();
 }

@@ -68,18 +68,19 @@ impl Running {
 
     /// True once `/health` answers; false when the process exited first.
     fn wait_until_listening(&mut self) -> bool {
-        let agent = super::agent();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if self.child.try_wait().unwrap().is_some() {
-                return false;
-            }
-            if agent.get(self.url("health")).call().is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the binary did not listen within 15 s: {}", self.log());
+        let (agent, health) = (super::agent(), self.url("health"));
+        let mut exited = false;
+        let child = &mut self.child;
+        let answered = super::eventually(Duration::from_secs(15), || {
+            exited = child.try_wait().unwrap().is_some();
+            exited || agent.get(&health).call().is_ok()
+        });
+        assert!(
+            answered,
+            "the binary did not listen within 15 s: {}",
+            self.log()
+        );
+        !exited
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -6,9 +6,13 @@
 
 pub mod binary;
 pub mod process;
+// Temporary directories, waiting for a condition and loopback agents: the same file the unit
+// tests and the benches use.
+#[path = "../../../src/testkit.rs"]
+mod testkit;
+pub use testkit::{agent_with_timeout, eventually, exit_within, wait_until, TempDir};
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -16,30 +20,6 @@ use serde_json::{json, Value};
 use pocx_aggregator::app::App;
 use pocx_aggregator::config::Config;
 use pocx_aggregator::sim::{SimRound, SimUpstream, SimUpstreamConfig};
-
-/// A directory under the system temp dir, removed when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(label: &str) -> TempDir {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("pocx-it-{}-{label}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A configuration for tests: loopback, port 0, fast polling and short retries, no dashboard
 /// (so `/stats` and `/metrics` are on the miner port), history in `dir`.
@@ -155,6 +135,15 @@ impl Farm {
         )
     }
 
+    /// Waits until nothing is queued, backing off or in flight in the forwarder: every
+    /// submission handed on so far has reached the upstream and has its outcome, and no retry
+    /// is still to come.
+    pub fn settle(&self) {
+        let held = || self.app().gauges().queue_depth;
+        let settled = eventually(Duration::from_secs(20), || held() == 0);
+        assert!(settled, "forwarder still holds {} submissions", held());
+    }
+
     /// Stops the aggregator (drains and flushes) and returns how long that took.
     pub fn stop_app(&mut self) -> Duration {
         let started = Instant::now();
@@ -178,12 +167,9 @@ pub fn account(n: u32) -> String {
     format!("{n:040x}")
 }
 
+/// The tests' usual agent: 10 s per call.
 pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into()
+    agent_with_timeout(Duration::from_secs(10))
 }
 
 pub fn post(agent: &ureq::Agent, url: &str, body: &str, headers: &[(&str, &str)]) -> (u16, String) {
@@ -217,16 +203,4 @@ pub fn content_length(head: &str) -> usize {
                 .then(|| value.trim().parse().ok())?
         })
         .unwrap_or(0)
-}
-
-/// Polls `condition` every 20 ms until it holds; panics after `timeout`.
-pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

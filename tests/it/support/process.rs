@@ -6,7 +6,9 @@ use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::exit_within;
 
 /// What a finished run left behind.
 pub struct Finished {
@@ -34,17 +36,9 @@ impl Finished {
 
 /// Waits for `child` at most `limit`; kills it and panics when it does not end.
 pub fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("process {} did not exit within {limit:?}", child.id());
-        }
-        std::thread::sleep(Duration::from_millis(10));
+    match exit_within(child, limit) {
+        Some(status) => status,
+        None => panic!("process {} did not exit within {limit:?}", child.id()),
     }
 }
 
