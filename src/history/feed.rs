@@ -40,7 +40,7 @@ impl HistoryFeed {
             hourly: Hourly::new(&stats.submission_counts()),
             open_hour: hour_of(now_ms),
             last_flush_ms: now_ms,
-            start_height: stats.current_height(),
+            start_height: stats.newest_height(),
         }
     }
 
