@@ -23,7 +23,7 @@ use crate::filter::{Rounds, Verdict};
 use crate::forwarder::Forwarder;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::limits::{ConnectionLimiter, RateLimiter};
-use crate::observability::Observability;
+use crate::observability::{Observability, Reports};
 use crate::protocol::{code, NonceSubmission};
 use crate::rpc::{self, Call, CallResult, RawJson, RpcError};
 use crate::stats::Stats;

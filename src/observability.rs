@@ -61,26 +61,42 @@ impl Observability {
         }
     }
 
-    /// The `/stats` document.
-    pub fn stats_json(&self) -> String {
-        self.stats
-            .snapshot_json(now_ms(), &self.gauges())
-            .to_string()
+    /// Milliseconds since the served info was last confirmed by the upstream.
+    fn mining_info_age_ms(&self, now: u64) -> Option<u64> {
+        let last = self.stats.upstream().last_success_ms?;
+        Some(now.saturating_sub(last))
+    }
+}
+
+/// The reports both ports serve: the running aggregator's [`Observability`], or a fixture.
+pub trait Reports {
+    /// The `/stats` document (see the schema in the interface notes).
+    fn stats_json(&self) -> String;
+    /// Prometheus text exposition 0.0.4 for `/metrics`.
+    fn metrics_text(&self) -> String;
+    /// Status code and JSON body for `/health`.
+    fn health(&self) -> (u16, String);
+    /// Status code and JSON body for `/history`, given the query string.
+    fn history(&self, query: &str) -> (u16, String);
+}
+
+impl Reports for Observability {
+    fn stats_json(&self) -> String {
+        let stats = self.stats.snapshot_json(now_ms(), &self.gauges());
+        stats.to_string()
     }
 
-    /// Prometheus text exposition 0.0.4 for `/metrics`.
-    pub fn metrics_text(&self) -> String {
+    fn metrics_text(&self) -> String {
         crate::metrics::render_metrics(&self.stats, now_ms(), &self.gauges())
     }
 
-    /// Status code and JSON body for `/history`, given the query string.
-    pub fn history(&self, query: &str) -> (u16, String) {
+    fn history(&self, query: &str) -> (u16, String) {
         crate::history::answer(&self.history, query, now_ms())
     }
 
-    /// The `/health` answer (status code and JSON body): 503 until the first mining info;
-    /// "degraded" when the info is older than the TTL or the database cannot be written.
-    pub fn health(&self) -> (u16, String) {
+    /// 503 until the first mining info; "degraded" when the info is older than the TTL or the
+    /// database cannot be written.
+    fn health(&self) -> (u16, String) {
         let upstream = self.stats.upstream();
         let served = self.rounds.served();
         let store = self.store.health();
@@ -106,11 +122,5 @@ impl Observability {
         });
         let code = if served.is_some() { 200 } else { 503 };
         (code, body.to_string())
-    }
-
-    /// Milliseconds since the served info was last confirmed by the upstream.
-    fn mining_info_age_ms(&self, now: u64) -> Option<u64> {
-        let last = self.stats.upstream().last_success_ms?;
-        Some(now.saturating_sub(last))
     }
 }

@@ -1,9 +1,10 @@
-//! Wiring: builds every stage from a [`Config`], connects their channels and callbacks, and
-//! stops them in order.
+//! Wiring: builds every stage from a [`Config`], hands each the shared state and channels it
+//! works on, and stops them in order.
 //!
 //! Data flow: miner server → handlers → (verification stage) → forwarder → upstream; the cache
-//! refresh thread feeds rounds to the filter, statistics and store; the forwarder and verifier
-//! report outcomes to statistics and store. Start-up fails (with the reason) when a port cannot be
+//! refresh thread advances the served round and the filter's window (`Rounds`) and feeds new
+//! rounds to statistics and store; the forwarder and verifier report outcomes to statistics
+//! and store; both ports report from one `Observability`. Start-up fails (with the reason) when a port cannot be
 //! bound or the database cannot be opened; it does not need the upstream to be up.
 //! Shutdown order follows the data: stop taking requests, stop polling, drain verification and
 //! forwarding, then flush the store last so every outcome is written.
@@ -107,7 +108,7 @@ impl App {
         let writer = open_store(config, &stats, &book)?;
         let store = writer.sender();
         // Before the miner port opens: the counts restored from the store are the baseline.
-        let history_feed = HistoryFeed::new(book.clone(), Some(store.clone()), &stats, now_ms());
+        let history_feed = HistoryFeed::new(book.clone(), store.clone(), &stats, now_ms());
         let rounds = Arc::new(Rounds::new(
             config.upstream.submission_mode,
             DEFAULT_MAX_KEYS_PER_ROUND,
@@ -203,14 +204,10 @@ impl App {
             .map(|webhook| Notifier::spawn(webhook, config.alerts.repeat))
             .transpose()
             .map_err(AppError::Thread)?;
-        let on_change = match &notifier {
-            Some(notifier) => notifier.on_change(),
-            None => Box::new(|_: &crate::alerts::Alert| {}),
-        };
         let alerts = AlertStage::spawn(
             config.alerts.clone(),
             stats.clone(),
-            on_change,
+            notifier.as_ref().map(Notifier::sender),
             history_feed,
         )
         .map_err(AppError::Thread)?;

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use crate::config::BasicCredentials;
 use crate::http::{HttpRequest, HttpResponse};
-use crate::observability::Observability;
+pub use crate::observability::Reports;
 
 pub use crate::auth::AuthError;
 
@@ -39,36 +39,6 @@ const PAGE_CSP: &str =
      frame-ancestors 'none'";
 
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// What the dashboard serves: the running aggregator's [`Observability`], or a fixture.
-pub trait Reports {
-    /// The `/stats` document (see the schema in the interface notes).
-    fn stats_json(&self) -> String;
-    /// Prometheus text exposition 0.0.4 for `/metrics`.
-    fn metrics_text(&self) -> String;
-    /// Status code and JSON body for `/health`.
-    fn health(&self) -> (u16, String);
-    /// Status code and JSON body for `/history`, given the query string.
-    fn history(&self, query: &str) -> (u16, String);
-}
-
-impl Reports for Observability {
-    fn stats_json(&self) -> String {
-        Observability::stats_json(self)
-    }
-
-    fn metrics_text(&self) -> String {
-        Observability::metrics_text(self)
-    }
-
-    fn health(&self) -> (u16, String) {
-        Observability::health(self)
-    }
-
-    fn history(&self, query: &str) -> (u16, String) {
-        Observability::history(self, query)
-    }
-}
 
 /// The routes of the dashboard port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
