@@ -86,18 +86,13 @@ struct TrackedRound {
     info: RoundInfo,
     keys: HashMap<Key, KeyBest>,
     cap_warned: bool,
+    /// Keys with a held-back submission.
+    held: usize,
 }
 
 impl TrackedRound {
     fn is(&self, height: u64, block_hash: &str) -> bool {
         self.info.height == height && self.info.block_hash.eq_ignore_ascii_case(block_hash)
-    }
-
-    fn held(&self) -> usize {
-        self.keys
-            .values()
-            .filter(|best| best.held.is_some())
-            .count()
     }
 }
 
@@ -109,8 +104,6 @@ pub struct Filter {
     /// Oldest first.
     rounds: VecDeque<TrackedRound>,
     capped_total: u64,
-    /// Held-back submissions over all tracked rounds.
-    held: usize,
 }
 
 impl Filter {
@@ -120,7 +113,6 @@ impl Filter {
             max_keys_per_round,
             rounds: VecDeque::with_capacity(ROUND_WINDOW + 1),
             capped_total: 0,
-            held: 0,
         }
     }
 
@@ -140,11 +132,10 @@ impl Filter {
             info: info.clone(),
             keys: HashMap::new(),
             cap_warned: false,
+            held: 0,
         });
         while self.rounds.len() > ROUND_WINDOW {
-            if let Some(gone) = self.rounds.pop_front() {
-                self.held = self.held.saturating_sub(gone.held());
-            }
+            self.rounds.pop_front();
         }
     }
 
@@ -191,13 +182,9 @@ impl Filter {
         let s = &job.submission;
         self.on_rejected(s.height, &s.block_hash, &s.account_id, s.raw_quality);
         let key = self.key(&s.account_id);
-        let held = self
-            .round_mut(s.height, &s.block_hash)?
-            .keys
-            .get_mut(&key)?
-            .held
-            .take()?;
-        self.held = self.held.saturating_sub(1);
+        let round = self.round_mut(s.height, &s.block_hash)?;
+        let held = round.keys.get_mut(&key)?.held.take()?;
+        round.held = round.held.saturating_sub(1);
         if !resend_held {
             return None;
         }
@@ -213,11 +200,11 @@ impl Filter {
             return;
         }
         let key = self.key(&s.account_id);
-        let room = self.held < MAX_HELD;
-        let Some(best) = self
-            .round_mut(s.height, &s.block_hash)
-            .and_then(|round| round.keys.get_mut(&key))
-        else {
+        let room = self.held() < MAX_HELD;
+        let Some(round) = self.round_mut(s.height, &s.block_hash) else {
+            return;
+        };
+        let Some(best) = round.keys.get_mut(&key) else {
             return;
         };
         match &best.held {
@@ -225,7 +212,7 @@ impl Filter {
             Some(_) => best.held = Some(Box::new(job.clone())),
             None if room => {
                 best.held = Some(Box::new(job.clone()));
-                self.held = self.held.saturating_add(1);
+                round.held = round.held.saturating_add(1);
             }
             None => {}
         }
@@ -233,7 +220,7 @@ impl Filter {
 
     /// Held-back submissions over all tracked rounds.
     pub fn held(&self) -> usize {
-        self.held
+        self.rounds.iter().map(|round| round.held).sum()
     }
 
     /// True while the round is one of the tracked ones.
