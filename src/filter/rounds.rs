@@ -48,7 +48,8 @@ impl Rounds {
 
     /// Serves fresh mining info: its round joins the window (or, already there, takes the base
     /// target given now), then becomes the served one. Returns the round when it differs from
-    /// the one served before (height, block hash or generation signature).
+    /// the one served before (height, block hash or generation signature). One thread calls it
+    /// (the cache thread).
     pub fn advance(&self, info: &MiningInfo) -> Option<RoundInfo> {
         // Only this call replaces the served round, so reading it first is reading it now.
         let before = self.served();
