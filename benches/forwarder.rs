@@ -47,7 +47,9 @@ impl ForwardGate for OpenGate {
         Ok(())
     }
     fn accepted(&self, _job: &ForwardJob) {}
-    fn rejected(&self, _job: &ForwardJob, _code: i64) {}
+    fn rejected(&self, _job: &ForwardJob, _code: i64) -> Option<ForwardJob> {
+        None
+    }
 }
 
 fn template() -> ForwardJob {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use pocx_aggregator::alerts::board::FinishedRound;
 use pocx_aggregator::alerts::{Alert, AlertKind, AlertState};
 use pocx_aggregator::config::SubmissionMode;
-use pocx_aggregator::events::{HourlyRecord, SubjectKind};
+use pocx_aggregator::events::{HourlyRecord, RoundInfo, SubjectKind};
 use pocx_aggregator::filter::{Filter, DEFAULT_MAX_KEYS_PER_ROUND};
 use pocx_aggregator::history::hourly::SubmissionCounts;
 use pocx_aggregator::history::{self, HistoryBook, Hourly, KEPT_HOURS, MS_PER_HOUR};
@@ -59,7 +59,13 @@ fn time_bending(c: &mut Criterion) {
 
 fn farm_filter() -> Filter {
     let mut filter = Filter::new(SubmissionMode::Pool, DEFAULT_MAX_KEYS_PER_ROUND);
-    filter.start_round(1, BLOCK_HASH);
+    filter.start_round(&RoundInfo {
+        height: 1,
+        generation_signature: "ab".repeat(32),
+        block_hash: BLOCK_HASH.into(),
+        base_target: BASE_TARGET,
+        first_seen_ms: 0,
+    });
     for n in 0..FARM_ACCOUNTS {
         filter.offer(1, BLOCK_HASH, &account(n), 1_000_000);
     }

@@ -1,154 +1,40 @@
-//! The mining-info cache and the thread that keeps it fresh.
+//! The cache-refresh thread: keeps the served mining info fresh.
 //!
-//! Owns the current round as the upstream last described it, pre-serialised so every
-//! `get_mining_info` answer is a copy of one shared body, and the last three rounds served (the
-//! window submissions are checked against). The refresh thread polls upstream every
-//! `refresh_interval`, or at once when a worker asks (a miner submitted for a height above ours).
+//! Polls the active upstream endpoint every `refresh_interval`, or at once when a worker asks (a
+//! miner submitted for a height above ours), and the other endpoints less often (see
+//! [`Upstreams`], which also decides when to fail over). Each poll of the active endpoint has two
+//! parts: the call and what it says about the upstream (`fetch`: latency, reachability, the
+//! upstream status in [`Stats`]), and, when it answered, publishing its info (`publish`): [`Rounds::advance`] serves it and moves
+//! the round window in one step, and a new round goes to statistics and the store.
 //!
-//! In: refresh requests (crossbeam channel, each with a reply channel). Out: a round-change event
-//! to every subscriber (filter, statistics, store) and an upstream status after every poll.
-//! Miners are never blocked on upstream: readers only take a short read lock on the snapshot.
-//! It does not interpret the round beyond the four fields the aggregator needs; every other field
-//! is passed through untouched.
+//! In: refresh requests (crossbeam channel, each with a reply channel). Out: the served round
+//! in [`Rounds`], round rows to the store, round changes and the upstream status to [`Stats`].
+//! Miners are never blocked on upstream: they read what was published. It does not interpret
+//! the round beyond the four fields the aggregator needs; every other field is passed through
+//! untouched.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use parking_lot::RwLock;
 
-use crate::events::{now_ms, RoundInfo};
-use crate::rpc::RawJson;
+use crate::events::now_ms;
+use crate::filter::Rounds;
+use crate::stats::{Stats, UpstreamStatus};
+use crate::store::{StoreRow, StoreSender};
 use crate::upstream::{MiningInfo, UpstreamError, Upstreams};
-
-/// Rounds a submission may belong to.
-pub const ROUND_WINDOW: usize = 3;
 
 /// Forced refreshes closer together than this are merged into one upstream call.
 const MIN_FORCED_GAP: Duration = Duration::from_millis(200);
 
-/// What miners are served: the round and its ready-made `result` body.
-#[derive(Debug)]
-pub struct Snapshot {
-    pub round: RoundInfo,
-    pub body: RawJson,
+/// Where a poll's results go.
+pub struct Published {
+    pub rounds: Arc<Rounds>,
+    pub stats: Arc<Stats>,
+    pub store: StoreSender,
 }
-
-/// Upstream health as the refresh thread last saw it.
-#[derive(Debug, Clone, Default)]
-pub struct UpstreamHealth {
-    pub reachable: bool,
-    pub last_success_ms: Option<u64>,
-    pub latency_ms: Option<u64>,
-    pub refresh_errors: u64,
-    pub last_error: Option<String>,
-}
-
-/// Shared, read-mostly cache state.
-#[derive(Default)]
-pub struct MiningInfoCache {
-    current: RwLock<Option<Arc<Snapshot>>>,
-    recent: RwLock<VecDeque<RoundInfo>>,
-    health: RwLock<UpstreamHealth>,
-    upstream_calls: AtomicU64,
-}
-
-impl MiningInfoCache {
-    pub fn new() -> MiningInfoCache {
-        MiningInfoCache::default()
-    }
-
-    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
-        self.current.read().clone()
-    }
-
-    /// What `read` takes from the served round with this height and block hash, when it is
-    /// one of the last three (read in place: a submission needs two facts, not a copy).
-    pub fn read_served_round<T>(
-        &self,
-        height: u64,
-        block_hash: &str,
-        read: impl FnOnce(&RoundInfo) -> T,
-    ) -> Option<T> {
-        self.recent
-            .read()
-            .iter()
-            .find(|r| r.height == height && r.block_hash.eq_ignore_ascii_case(block_hash))
-            .map(read)
-    }
-
-    pub fn health(&self) -> UpstreamHealth {
-        self.health.read().clone()
-    }
-
-    /// Upstream `get_mining_info` calls made so far.
-    pub fn upstream_calls(&self) -> u64 {
-        self.upstream_calls.load(Ordering::Relaxed)
-    }
-
-    /// Milliseconds since the served info was last confirmed by upstream.
-    pub fn age_ms(&self, now: u64) -> Option<u64> {
-        self.health
-            .read()
-            .last_success_ms
-            .map(|t| now.saturating_sub(t))
-    }
-
-    /// Installs fresh info; returns the new round when it differs from the current one.
-    fn install(&self, info: &MiningInfo) -> Option<RoundInfo> {
-        let changed = match self.current.read().as_deref() {
-            Some(old) => {
-                old.round.height != info.height
-                    || old.round.block_hash != info.block_hash
-                    || old.round.generation_signature != info.generation_signature
-            }
-            None => true,
-        };
-        let round = if changed {
-            RoundInfo {
-                height: info.height,
-                generation_signature: info.generation_signature.clone(),
-                block_hash: info.block_hash.clone(),
-                base_target: info.base_target,
-                first_seen_ms: now_ms(),
-            }
-        } else {
-            // Same round; the base target may still have been corrected upstream, and the
-            // round's poc_time must follow what miners are served.
-            let mut round = match self.current.read().as_deref() {
-                Some(old) => old.round.clone(),
-                None => return None,
-            };
-            if round.base_target != info.base_target {
-                round.base_target = info.base_target;
-                if let Some(recent) = self.recent.write().front_mut() {
-                    recent.base_target = info.base_target;
-                }
-            }
-            round
-        };
-        let snapshot = Arc::new(Snapshot {
-            round: round.clone(),
-            body: RawJson::from_value(&info.raw),
-        });
-        *self.current.write() = Some(snapshot);
-        if !changed {
-            return None;
-        }
-        let mut recent = self.recent.write();
-        recent.push_front(round.clone());
-        recent.truncate(ROUND_WINDOW);
-        Some(round)
-    }
-}
-
-/// Called on every new round, on the refresh thread; keep it short.
-pub type RoundListener = Box<dyn Fn(&RoundInfo) + Send>;
-/// Called after every poll with the latest health and the call's duration.
-pub type HealthListener = Box<dyn Fn(&UpstreamHealth, Duration) + Send>;
 
 /// Workers that may wait for a forced refresh at once; the rest answer without waiting, so
 /// miners naming future heights cannot tie up the worker pool.
@@ -184,21 +70,20 @@ pub struct CacheRefresher {
 }
 
 impl CacheRefresher {
+    /// Starts polling `upstreams`; `upstream` names them (name and masked URL) in the status.
     pub fn start(
-        cache: Arc<MiningInfoCache>,
         upstreams: Arc<Upstreams>,
+        upstream: UpstreamStatus,
         interval: Duration,
-        on_round: Vec<RoundListener>,
-        on_health: HealthListener,
+        published: Published,
     ) -> std::io::Result<CacheRefresher> {
         let (requests, request_rx) = bounded(256);
         let (stop, stop_rx) = bounded(1);
         let mut poller = Poller {
-            cache,
             upstreams,
             polls: 0,
-            on_round,
-            on_health,
+            status: upstream,
+            published,
             in_outage: false,
         };
         let thread = thread::Builder::new()
@@ -239,12 +124,12 @@ impl Drop for CacheRefresher {
 }
 
 struct Poller {
-    cache: Arc<MiningInfoCache>,
     upstreams: Arc<Upstreams>,
     /// Polls of the active endpoint so far (the others are polled at some of them).
     polls: u64,
-    on_round: Vec<RoundListener>,
-    on_health: HealthListener,
+    /// The upstream as the last poll left it.
+    status: UpstreamStatus,
+    published: Published,
     in_outage: bool,
 }
 
@@ -282,8 +167,9 @@ impl Poller {
         }
     }
 
-    /// One call to the active endpoint (and, when due, to the others); returns when it started.
-    /// Only the active endpoint's answer is served: endpoints are never mixed in one round.
+    /// One call to the active endpoint and, when it answered, its info published; when due,
+    /// a call to each of the others. Returns when it started. Only the active endpoint's
+    /// answers are published: endpoints are never mixed in one round.
     fn poll(&mut self) -> Instant {
         let started = Instant::now();
         self.poll_active();
@@ -299,60 +185,71 @@ impl Poller {
     }
 
     fn poll_active(&mut self) {
-        self.cache.upstream_calls.fetch_add(1, Ordering::Relaxed);
-        let (result, took) = self.upstreams.poll(self.upstreams.active(), now_ms());
-        match result {
-            Ok(info) => self.on_success(&info, took),
-            Err(e) => self.on_failure(&e),
-        }
-        let health = self.cache.health();
-        (self.on_health)(&health, took);
-    }
-
-    fn on_success(&mut self, info: &MiningInfo, took: Duration) {
-        {
-            let mut health = self.cache.health.write();
-            health.reachable = true;
-            health.last_success_ms = Some(now_ms());
-            health.latency_ms = Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
-        }
-        if self.in_outage {
-            self.in_outage = false;
-            log::info!("upstream reachable again");
-        }
-        if let Some(round) = self.cache.install(info) {
-            log::info!(
-                "new round: height {} base target {} block hash {}",
-                round.height,
-                round.base_target,
-                short(&round.block_hash)
-            );
-            for listener in &self.on_round {
-                listener(&round);
-            }
+        if let Some(info) = self.fetch() {
+            self.publish(&info);
         }
     }
 
-    fn on_failure(&mut self, error: &UpstreamError) {
-        let first_of_outage = !self.in_outage;
-        self.in_outage = true;
-        {
-            let mut health = self.cache.health.write();
-            health.reachable = false;
-            health.refresh_errors = health.refresh_errors.saturating_add(1);
-            health.last_error = Some(error.to_string());
+    /// Calls the upstream and records what the call says about it.
+    fn fetch(&mut self) -> Option<MiningInfo> {
+        let active = self.upstreams.active();
+        let (result, took) = self.upstreams.poll(active, now_ms());
+        if let Some(label) = self.upstreams.label(active) {
+            self.status.url = label;
         }
-        if first_of_outage {
-            let serving = match self.cache.snapshot() {
-                Some(s) => format!("still serving height {}", s.round.height),
-                None => "no mining info yet: miners get \"upstream unavailable\"".to_owned(),
-            };
-            match error {
-                UpstreamError::Unauthorized { .. } => {
-                    log::error!("{error}: check the upstream credentials; {serving}")
+        let stats = &self.published.stats;
+        stats.record_upstream_call("get_mining_info", took);
+        let info = match result {
+            Ok(info) => {
+                self.status.reachable = true;
+                self.status.last_success_ms = Some(now_ms());
+                self.status.latency_ms = Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+                if self.in_outage {
+                    self.in_outage = false;
+                    log::info!("upstream reachable again");
                 }
-                _ => log::warn!("{error}; {serving}"),
+                Some(info)
             }
+            Err(error) => {
+                self.status.reachable = false;
+                self.status.refresh_errors = self.status.refresh_errors.saturating_add(1);
+                self.status.last_error = Some(error.to_string());
+                if !self.in_outage {
+                    self.in_outage = true;
+                    self.log_outage(&error);
+                }
+                None
+            }
+        };
+        stats.set_upstream(self.status.clone());
+        info
+    }
+
+    /// Serves the info; a new round goes to statistics and the store.
+    fn publish(&self, info: &MiningInfo) {
+        let Some(round) = self.published.rounds.advance(info) else {
+            return;
+        };
+        log::info!(
+            "new round: height {} base target {} block hash {}",
+            round.height,
+            round.base_target,
+            short(&round.block_hash)
+        );
+        self.published.stats.on_new_round(&round);
+        self.published.store.send(StoreRow::Round(round));
+    }
+
+    fn log_outage(&self, error: &UpstreamError) {
+        let serving = match self.published.rounds.served() {
+            Some(s) => format!("still serving height {}", s.round.height),
+            None => "no mining info yet: miners get \"upstream unavailable\"".to_owned(),
+        };
+        match error {
+            UpstreamError::Unauthorized { .. } => {
+                log::error!("{error}: check the upstream credentials; {serving}")
+            }
+            _ => log::warn!("{error}; {serving}"),
         }
     }
 }

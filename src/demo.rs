@@ -4,9 +4,15 @@
 //! dashboard on 127.0.0.1:8081, history in the system temp directory), starts the simulated
 //! upstream before the aggregator and the miners after it. Everything it starts is labelled a
 //! simulation. It does not touch the user's `aggregator_config.yaml`.
+//!
+//! Each run starts on a fresh history: the simulated chain walks the same rounds from height 1
+//! every time, so an earlier run's history would hold the very heights and block hashes this
+//! run is about to mine, with bests no miner of this run submitted (the store keys its rows by
+//! height). Going on with the chain instead would need the simulator to keep its state.
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::config::{Config, DashboardSettings};
@@ -43,6 +49,7 @@ impl Demo {
         };
         config.server.stats_on_miner_port = false;
         config.database.path = std::env::temp_dir().join("pocx_aggregator-demo.db");
+        fresh_history(&config.database.path)?;
         config.logging.file = None;
         Ok(Demo { config, upstream })
     }
@@ -62,5 +69,43 @@ impl Demo {
 
     pub fn shutdown(self) {
         self.upstream.shutdown();
+    }
+}
+
+/// Removes the database at `path` with its write-ahead log and shared-memory files.
+fn fresh_history(path: &Path) -> io::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_run_starts_on_a_fresh_history() {
+        let dir = std::env::temp_dir().join(format!("pocx-demo-history-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("demo.db");
+        let writer = crate::store::StoreWriter::spawn(&db, 0, 100).unwrap();
+        writer.shutdown();
+        std::fs::write(dir.join("demo.db-wal"), b"x").unwrap();
+        let kept = dir.join("other.db");
+        std::fs::write(&kept, b"x").unwrap();
+        fresh_history(&db).unwrap();
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["other.db"]);
+        fresh_history(&db).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -13,21 +13,20 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use crate::auth::AuthError;
-use crate::cache::{MiningInfoCache, RefreshHandle};
-use crate::config::{BasicCredentials, SubmissionMode};
-use crate::events::{now_ms, ForwardJob, MachineId, RoundInfo, SubmissionRecord};
-use crate::filter::{Filter, HeldBack, Offer};
+use crate::cache::RefreshHandle;
+use crate::config::BasicCredentials;
+use crate::events::{now_ms, ForwardJob, MachineId, SubmissionRecord};
+use crate::filter::{Rounds, Verdict};
 use crate::forwarder::Forwarder;
-use crate::history::HistoryBook;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::limits::{ConnectionLimiter, RateLimiter};
+use crate::observability::{Observability, Reports};
 use crate::protocol::{code, NonceSubmission};
 use crate::rpc::{self, Call, CallResult, RawJson, RpcError};
-use crate::stats::{Gauges, Stats};
+use crate::stats::Stats;
 use crate::store::{StoreRow, StoreSender};
 use crate::submission::SubmitParams;
 use crate::timebend::TimeBender;
@@ -40,39 +39,38 @@ const FUTURE_HEIGHT_WAIT: Duration = Duration::from_millis(1500);
 
 /// Everything a miner-port handler needs; built once by `app`, shared by all workers.
 pub struct Context {
-    pub cache: Arc<MiningInfoCache>,
+    /// The served round, the round window and the filter.
+    pub rounds: Arc<Rounds>,
     pub refresh: RefreshHandle,
-    pub filter: Arc<Mutex<Filter>>,
-    /// Submissions held back behind an undecided better one (see `filter::held`).
-    pub held: Arc<HeldBack>,
     pub forwarder: Forwarder,
     pub verifier: Option<VerifyStage>,
     pub stats: Arc<Stats>,
-    /// The hourly history `/history` answers from.
-    pub history: Arc<HistoryBook>,
-    pub store: Option<StoreSender>,
+    pub store: StoreSender,
     pub bender: TimeBender,
-    pub mode: SubmissionMode,
     /// The Basic credentials miners must send, when auth is on.
     pub auth: Option<BasicCredentials>,
     pub rate_limiter: Option<RateLimiter>,
     pub connection_limiter: Option<ConnectionLimiter>,
     pub stats_on_miner_port: bool,
-    pub mining_info_ttl: Duration,
-    /// Live gauges for `/stats`, `/metrics` and `/health` (queue depths, store health…).
-    pub gauges: Arc<dyn Fn() -> Gauges + Send + Sync>,
+    /// What `/health`, `/stats`, `/metrics` and `/history` report.
+    pub observe: Arc<Observability>,
 }
 
 /// The miner port's one entry point.
 pub fn handle(ctx: &Context, request: HttpRequest) -> HttpResponse {
     match (request.method.as_str(), request.path.as_str()) {
         ("POST", "/") => handle_rpc(ctx, &request),
-        ("GET" | "HEAD", "/health") => health(ctx),
-        ("GET" | "HEAD", "/stats") if ctx.stats_on_miner_port => stats_json(ctx),
-        ("GET" | "HEAD", "/metrics") if ctx.stats_on_miner_port => metrics_text(ctx),
+        ("GET" | "HEAD", "/health") => no_store(ctx.observe.health()),
+        ("GET" | "HEAD", "/stats") if ctx.stats_on_miner_port => {
+            no_store((200, ctx.observe.stats_json()))
+        }
+        ("GET" | "HEAD", "/metrics") if ctx.stats_on_miner_port => HttpResponse::new(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            ctx.observe.metrics_text(),
+        ),
         ("GET" | "HEAD", "/history") if ctx.stats_on_miner_port => {
-            let (status, body) = crate::history::answer(&ctx.history, &request.query, now_ms());
-            HttpResponse::json(status, body).with_header("Cache-Control", "no-store".into())
+            no_store(ctx.observe.history(&request.query))
         }
         (_, "/") => HttpResponse::method_not_allowed("POST"),
         (_, "/health") => HttpResponse::method_not_allowed("GET, HEAD"),
@@ -149,7 +147,7 @@ fn dispatch(ctx: &Context, call: &Call<SubmitParams>, request: &HttpRequest) -> 
 }
 
 fn get_mining_info(ctx: &Context) -> CallResult {
-    match ctx.cache.snapshot() {
+    match ctx.rounds.served() {
         Some(snapshot) => Ok(snapshot.body.clone()),
         None => Err(RpcError::new(
             code::UPSTREAM_UNAVAILABLE,
@@ -159,29 +157,11 @@ fn get_mining_info(ctx: &Context) -> CallResult {
 }
 
 fn submit_nonce(ctx: &Context, submission: NonceSubmission, machine: &MachineId) -> CallResult {
-    let round = served_round(ctx, &submission)?;
-    if !round.same_signature {
-        return Err(
-            RpcError::new(code::INVALID_SUBMISSION, "invalid submission")
-                .with_data(json!({"reason": "generation signature does not match the round"})),
-        );
-    }
-    // Upstreams check the claim against the round and refuse a mismatch (-32001 on the mock
-    // chain): refusing it here tells the miner, instead of letting it take the key's best slot
-    // until the upstream's refusal rolls it back.
-    if submission.base_target != round.base_target {
-        return Err(
-            RpcError::new(code::INVALID_SUBMISSION, "invalid submission").with_data(json!({
-                "reason": "base target does not match the round",
-                "expected": round.base_target,
-                "submitted": submission.base_target,
-            })),
-        );
-    }
-    // The round's base target as upstream gave it, never the miner's claim.
+    // `offer` refuses a claim whose base target is not its round's, so this is the round's
+    // base target as the upstream gave it, never the miner's alone.
     let poc_time = ctx
         .bender
-        .poc_time(submission.raw_quality, round.base_target)
+        .poc_time(submission.raw_quality, submission.base_target)
         .unwrap_or(u64::MAX);
     let received_ms = now_ms();
     let job = ForwardJob {
@@ -190,13 +170,43 @@ fn submit_nonce(ctx: &Context, submission: NonceSubmission, machine: &MachineId)
         poc_time,
         received_ms,
     };
-    let forwarded = improves(ctx, &job);
+    // Without verification an improving submission becomes its key's best at once; with it,
+    // only once the claim is proven.
+    let commit = ctx.verifier.is_none();
+    let mut verdict = ctx.rounds.offer(&job, commit);
+    if verdict == Verdict::UnknownRound && above_served(ctx, job.submission.height) {
+        ctx.refresh.refresh_now(FUTURE_HEIGHT_WAIT);
+        verdict = ctx.rounds.offer(&job, commit);
+    }
+    let forwarded = match verdict {
+        Verdict::Forward => true,
+        Verdict::Filtered => false,
+        Verdict::UnknownRound => return Err(not_served(ctx, job.submission.height)),
+        Verdict::WrongSignature => {
+            return Err(
+                RpcError::new(code::INVALID_SUBMISSION, "invalid submission")
+                    .with_data(json!({"reason": "generation signature does not match the round"})),
+            )
+        }
+        // Upstreams check the claim against the round and refuse a mismatch (-32001 on the
+        // mock chain): refusing it here tells the miner, instead of letting it take the key's
+        // best slot until the upstream's refusal rolls it back.
+        Verdict::WrongBaseTarget { expected } => {
+            return Err(
+                RpcError::new(code::INVALID_SUBMISSION, "invalid submission").with_data(json!({
+                    "reason": "base target does not match the round",
+                    "expected": expected,
+                    "submitted": job.submission.base_target,
+                })),
+            )
+        }
+    };
     let raw_quality = job.submission.raw_quality;
     let record = SubmissionRecord {
         account_id: job.submission.account_id.clone(),
         machine: machine.clone(),
         height: job.submission.height,
-        raw_quality: job.submission.raw_quality,
+        raw_quality,
         poc_time,
         received_ms,
         forwarded,
@@ -209,12 +219,13 @@ fn submit_nonce(ctx: &Context, submission: NonceSubmission, machine: &MachineId)
         ctx.stats.record_unverified(&record);
     } else {
         ctx.stats.record_submission(&record);
-        if let Some(store) = &ctx.store {
-            store.send(StoreRow::Submission(record));
-        }
+        ctx.store.send(StoreRow::Submission(record));
     }
     if forwarded {
-        route(ctx, job);
+        match &ctx.verifier {
+            Some(verifier) => verifier.submit(job),
+            None => ctx.forwarder.submit(job),
+        }
     }
     // What `json!({"raw_quality": .., "poc_time": ..})` serialises to (members sorted).
     Ok(RawJson::from_unsigned_fields(&[
@@ -223,117 +234,29 @@ fn submit_nonce(ctx: &Context, submission: NonceSubmission, machine: &MachineId)
     ]))
 }
 
-/// Whether the submission improves on its key's best; without verification it becomes the
-/// key's best at once (with verification, only once the claim is proven).
-fn improves(ctx: &Context, job: &ForwardJob) -> bool {
-    let mut filter = ctx.filter.lock();
-    let commit = ctx.verifier.is_none();
-    match judge(ctx, &mut filter, job, commit) {
-        Offer::Improves { .. } => true,
-        Offer::NotBetter { accepted, .. } if commit => {
-            // Beaten only by a best the upstream has not accepted yet: keep it in case that
-            // one is refused.
-            ctx.held.hold(job, accepted);
-            false
-        }
-        _ => false,
-    }
+/// True when `height` is above the served round's (or nothing is served yet): the upstream
+/// may have moved on since the last poll.
+fn above_served(ctx: &Context, height: u64) -> bool {
+    ctx.rounds
+        .served()
+        .is_none_or(|snapshot| height > snapshot.round.height)
 }
 
-/// Sends an improving submission on its way: to verification when it is on, else upstream.
-fn route(ctx: &Context, job: ForwardJob) {
-    match &ctx.verifier {
-        Some(verifier) => verifier.submit(job),
-        None => ctx.forwarder.submit(job),
-    }
-}
-
-/// The filter's verdict (committed as the key's best when `commit`). The refresh thread
-/// publishes a new round before it tells the filter, so a submission for the round being
-/// served may find it untracked for a moment: the filter then starts tracking it rather than
-/// losing the submission.
-fn judge(ctx: &Context, filter: &mut Filter, job: &ForwardJob, commit: bool) -> Offer {
-    let s = &job.submission;
-    let ask = |filter: &mut Filter| {
-        if commit {
-            filter.offer(s.height, &s.block_hash, &s.account_id, s.raw_quality)
-        } else {
-            filter.would_improve(s.height, &s.block_hash, &s.account_id, s.raw_quality)
-        }
-    };
-    match ask(filter) {
-        Offer::RoundNotTracked if is_current_round(ctx, s.height, &s.block_hash) => {
-            filter.start_round(s.height, &s.block_hash);
-            ask(filter)
-        }
-        verdict => verdict,
-    }
-}
-
-fn is_current_round(ctx: &Context, height: u64, block_hash: &str) -> bool {
-    ctx.cache.snapshot().is_some_and(|snap| {
-        snap.round.height == height && snap.round.block_hash.eq_ignore_ascii_case(block_hash)
-    })
-}
-
-/// The served round the submission belongs to, refreshing once if it names a future height.
-/// A height above ours that upstream does not confirm is a wrong height; a lower or equal
-/// height that is not one of the served rounds (another block hash, or older than the window)
-/// is stale.
-fn served_round(ctx: &Context, s: &NonceSubmission) -> Result<RoundCheck, RpcError> {
-    if let Some(round) = find_served_round(ctx, s) {
-        return Ok(round);
-    }
-    let current = ctx.cache.snapshot().map(|snap| snap.round.height);
-    if current.is_none_or(|h| s.height > h) {
-        ctx.refresh.refresh_now(FUTURE_HEIGHT_WAIT);
-        if let Some(round) = find_served_round(ctx, s) {
-            return Ok(round);
-        }
-    }
-    let Some(snapshot) = ctx.cache.snapshot() else {
-        return Err(RpcError::new(
-            code::UPSTREAM_UNAVAILABLE,
-            "upstream unavailable",
-        ));
+/// Why a submission for a round that is not tracked is refused: a height above the served
+/// one that the upstream did not confirm is a wrong height; any other is stale (another block
+/// hash, or older than the window).
+fn not_served(ctx: &Context, height: u64) -> RpcError {
+    let Some(snapshot) = ctx.rounds.served() else {
+        return RpcError::new(code::UPSTREAM_UNAVAILABLE, "upstream unavailable");
     };
     let expected = snapshot.round.height;
-    if s.height <= expected {
-        Err(RpcError::new(code::STALE, "stale submission").with_data(json!({"reason": "stale"})))
+    if height <= expected {
+        RpcError::new(code::STALE, "stale submission").with_data(json!({"reason": "stale"}))
     } else {
-        Err(
-            RpcError::new(code::WRONG_HEIGHT, "wrong height").with_data(json!({
-                "reason": "wrong_height", "expected": expected, "submitted": s.height
-            })),
-        )
+        RpcError::new(code::WRONG_HEIGHT, "wrong height").with_data(json!({
+            "reason": "wrong_height", "expected": expected, "submitted": height
+        }))
     }
-}
-
-/// What a submission is checked against in its round.
-#[derive(Debug, Clone, Copy)]
-struct RoundCheck {
-    base_target: u64,
-    /// The submission names the round's generation signature (hex case aside).
-    same_signature: bool,
-}
-
-/// One of the last three rounds, or the round being served right now (the refresh thread
-/// publishes it a moment before it joins the recent rounds).
-fn find_served_round(ctx: &Context, s: &NonceSubmission) -> Option<RoundCheck> {
-    let check = |round: &RoundInfo| RoundCheck {
-        base_target: round.base_target,
-        same_signature: round
-            .generation_signature
-            .eq_ignore_ascii_case(&s.generation_signature),
-    };
-    ctx.cache
-        .read_served_round(s.height, &s.block_hash, check)
-        .or_else(|| {
-            let snapshot = ctx.cache.snapshot()?;
-            let round = &snapshot.round;
-            (round.height == s.height && round.block_hash.eq_ignore_ascii_case(&s.block_hash))
-                .then(|| check(round))
-        })
 }
 
 /// `X-Miner` (or the older `X-Minername`) when sent, cleaned and bounded; else the client IP.
@@ -376,51 +299,8 @@ fn is_printable_ascii(text: &str) -> bool {
     text.bytes().all(|b| (b' '..=b'~').contains(&b))
 }
 
-fn health(ctx: &Context) -> HttpResponse {
-    let (code, body) = health_report(&ctx.cache, &(ctx.gauges)(), ctx.mining_info_ttl);
-    HttpResponse::json(code, body).with_header("Cache-Control", "no-store".into())
-}
-
-/// The `/health` answer (status code and JSON body), shared by the miner and dashboard ports:
-/// 503 until the first mining info; "degraded" when the info is older than the TTL or the
-/// database cannot be written.
-pub fn health_report(cache: &MiningInfoCache, gauges: &Gauges, ttl: Duration) -> (u16, String) {
-    let upstream = cache.health();
-    let snapshot = cache.snapshot();
-    let age_ms = cache.age_ms(now_ms());
-    let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-    let stale = age_ms.is_none_or(|age| age > ttl_ms);
-    let status = match (&snapshot, stale, gauges.store.ok) {
-        (None, _, _) => "unavailable",
-        (Some(_), false, true) => "ok",
-        _ => "degraded",
-    };
-    let body = json!({
-        "status": status,
-        "upstream_reachable": upstream.reachable,
-        "mining_info_age_ms": age_ms,
-        "mining_info_stale": stale,
-        "height": snapshot.as_ref().map(|s| s.round.height),
-        "queue_depth": gauges.queue_depth,
-        "verify_queue_depth": gauges.verify_queue_depth,
-        "store_ok": gauges.store.ok,
-        "store_last_error": gauges.store.last_error,
-        "last_error": upstream.last_error,
-        "upstream_active": gauges.upstreams.active_label(),
-        "upstream_endpoints": gauges.upstreams.endpoints_json(),
-    });
-    let code = if snapshot.is_some() { 200 } else { 503 };
-    (code, body.to_string())
-}
-
-fn stats_json(ctx: &Context) -> HttpResponse {
-    let body = ctx.stats.snapshot_json(now_ms(), &(ctx.gauges)());
-    HttpResponse::json(200, body.to_string()).with_header("Cache-Control", "no-store".into())
-}
-
-fn metrics_text(ctx: &Context) -> HttpResponse {
-    let text = crate::metrics::render_metrics(&ctx.stats, now_ms(), &(ctx.gauges)());
-    HttpResponse::new(200, "text/plain; version=0.0.4; charset=utf-8", text)
+fn no_store((status, body): (u16, String)) -> HttpResponse {
+    HttpResponse::json(status, body).with_header("Cache-Control", "no-store".into())
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -17,6 +17,7 @@ pub mod http;
 pub mod limits;
 pub mod logging;
 pub mod metrics;
+pub mod observability;
 pub mod protocol;
 pub mod rpc;
 pub mod server;

@@ -4,7 +4,7 @@
 //! ([`Stats::alert_input`]: polls, rounds finished since the last tick, upstream state, the
 //! forward failure streak), lets the [`board::Board`] decide every alert's state, publishes
 //! the list back to the statistics (for `/stats`, `/metrics` and the dashboard), logs each
-//! change and hands it to the change callback (the webhook notifier). The same tick feeds the
+//! change and hands it to the webhook notifier's queue, when there is one. The same tick feeds the
 //! hourly history ([`HistoryFeed`]: finished rounds, submission counts and alert changes, to the
 //! history book and the store's queue). Nothing here is on a miner's request path: workers only
 //! record polls, as they record submissions.
@@ -124,9 +124,6 @@ impl Alert {
     }
 }
 
-/// Called with every change, on the alerts thread; it must not block (the notifier queues).
-pub type OnChange = Box<dyn FnMut(&Alert) + Send>;
-
 /// The running alerts thread.
 pub struct AlertStage {
     stop: Option<Sender<()>>,
@@ -137,7 +134,7 @@ impl AlertStage {
     pub fn spawn(
         settings: AlertSettings,
         stats: Arc<Stats>,
-        mut on_change: OnChange,
+        notify: Option<notify::ChangeSender>,
         mut history: HistoryFeed,
     ) -> io::Result<AlertStage> {
         let (stop, stopped) = bounded::<()>(0);
@@ -161,7 +158,9 @@ impl AlertStage {
                     for change in board.tick(now, &input) {
                         log_change(&change);
                         history.alert_changed(&change);
-                        on_change(&change);
+                        if let Some(notify) = &notify {
+                            notify.send(&change);
+                        }
                     }
                     stats.set_alerts(board.list());
                     history.tick(now, &input.finished, &stats);

@@ -150,6 +150,29 @@ pub struct Notifier {
     dropped: Arc<AtomicU64>,
 }
 
+/// The alerts thread's end of the webhook queue.
+#[derive(Clone)]
+pub struct ChangeSender {
+    queue: Option<Sender<Alert>>,
+    dropped: Arc<AtomicU64>,
+}
+
+impl ChangeSender {
+    /// Queues without waiting; a change that finds the queue full is dropped (logged once per
+    /// run of drops).
+    pub fn send(&self, alert: &Alert) {
+        let Some(queue) = &self.queue else { return };
+        match queue.try_send(alert.clone()) {
+            Err(TrySendError::Full(_)) => {
+                if self.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                    log::warn!("alert webhook: the queue is full; changes are dropped");
+                }
+            }
+            _ => self.dropped.store(0, Ordering::Relaxed),
+        }
+    }
+}
+
 impl Notifier {
     pub fn spawn(webhook: Webhook, repeat: Duration) -> io::Result<Notifier> {
         let (queue, changes) = bounded::<Alert>(QUEUE);
@@ -194,22 +217,12 @@ impl Notifier {
         })
     }
 
-    /// A change callback for the alerts thread: queues without waiting; a change that finds
-    /// the queue full is dropped (logged once per run of drops).
-    pub fn on_change(&self) -> super::OnChange {
-        let queue = self.queue.clone();
-        let dropped = Arc::clone(&self.dropped);
-        Box::new(move |alert| {
-            let Some(queue) = &queue else { return };
-            match queue.try_send(alert.clone()) {
-                Err(TrySendError::Full(_)) => {
-                    if dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-                        log::warn!("alert webhook: the queue is full; changes are dropped");
-                    }
-                }
-                _ => dropped.store(0, Ordering::Relaxed),
-            }
-        })
+    /// Where the alerts thread hands its changes to this notifier.
+    pub fn sender(&self) -> ChangeSender {
+        ChangeSender {
+            queue: self.queue.clone(),
+            dropped: Arc::clone(&self.dropped),
+        }
     }
 
     /// Stops the thread; one still in a call is left to finish within its timeout.

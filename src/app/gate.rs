@@ -1,15 +1,13 @@
 //! The glue between stages that the stages themselves do not know about: the filter as the
-//! forwarder and the verification stage see it (`FilterGate`), what a verified claim records,
-//! and the timing wrapper around upstream submissions.
+//! forwarder and the verification stage see it (`Gate`), what a verified claim records, and the
+//! timing wrapper around upstream submissions.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::Mutex;
-
 use crate::events::{DropReason, ForwardJob, SubmissionRecord};
-use crate::filter::{Filter, HeldBack, Offer};
-use crate::forwarder::{ForwardGate, Forwarder};
+use crate::filter::{Rounds, Verdict};
+use crate::forwarder::ForwardGate;
 use crate::protocol::{code, NonceSubmission, SubmitAnswer};
 use crate::stats::Stats;
 use crate::store::{StoreRow, StoreSender};
@@ -32,11 +30,50 @@ impl SubmitUpstream for TimedUpstream {
     }
 }
 
-/// Records a verified claim (statistics and store); the flag says whether it was forwarded.
-pub(super) type VerifiedRecorder = Box<dyn Fn(&ForwardJob, bool) + Send + Sync>;
+/// The filter as the forwarder and the verification stage see it; a verified claim is
+/// recorded in statistics and the store.
+pub(super) struct Gate {
+    pub(super) rounds: Arc<Rounds>,
+    pub(super) stats: Arc<Stats>,
+    pub(super) store: StoreSender,
+}
 
-pub(super) fn verified_recorder(stats: Arc<Stats>, store: Option<StoreSender>) -> VerifiedRecorder {
-    Box::new(move |job: &ForwardJob, forwarded: bool| {
+impl ForwardGate for Gate {
+    fn still_worth_forwarding(&self, job: &ForwardJob) -> Result<(), DropReason> {
+        self.rounds.still_worth_forwarding(job)
+    }
+
+    fn accepted(&self, job: &ForwardJob) {
+        self.rounds.accepted(job);
+    }
+
+    /// Rolls the key back and hands over the submission held back behind the refused one when
+    /// it now improves — unless the refusal says the round is over upstream, where anything
+    /// else for it would be refused too.
+    fn rejected(&self, job: &ForwardJob, code: i64) -> Option<ForwardJob> {
+        let round_over = matches!(code, code::WRONG_HEIGHT | code::STALE);
+        self.rounds.roll_back(job, !round_over)
+    }
+
+    fn abandoned(&self, job: &ForwardJob, reason: DropReason) -> Option<ForwardJob> {
+        // After the retries ran out the upstream may be back; other drops are no reason to try
+        // another submission now.
+        self.rounds
+            .roll_back(job, reason == DropReason::RetriesExhausted)
+    }
+}
+
+impl VerifyGate for Gate {
+    fn worth_verifying(&self, job: &ForwardJob) -> Result<(), DropReason> {
+        match self.rounds.offer(job, false) {
+            Verdict::Forward => Ok(()),
+            Verdict::UnknownRound => Err(DropReason::RoundExpired),
+            _ => Err(DropReason::Superseded),
+        }
+    }
+
+    fn commit(&self, job: &ForwardJob) -> bool {
+        let improves = self.rounds.offer(job, true) == Verdict::Forward;
         let record = SubmissionRecord {
             account_id: job.submission.account_id.clone(),
             machine: job.machine.clone(),
@@ -44,105 +81,10 @@ pub(super) fn verified_recorder(stats: Arc<Stats>, store: Option<StoreSender>) -
             raw_quality: job.submission.raw_quality,
             poc_time: job.poc_time,
             received_ms: job.received_ms,
-            forwarded,
+            forwarded: improves,
         };
-        stats.record_verified(&record);
-        if let Some(store) = &store {
-            store.send(StoreRow::Submission(record));
-        }
-    })
-}
-
-/// The filter as the forwarder and the verification stage see it.
-pub(super) struct FilterGate {
-    pub(super) filter: Arc<Mutex<Filter>>,
-    pub(super) held: Arc<HeldBack>,
-    /// Set right after the forwarder starts (the forwarder needs the gate first).
-    pub(super) forwarder: OnceLock<Forwarder>,
-    pub(super) record_verified: VerifiedRecorder,
-}
-
-impl ForwardGate for FilterGate {
-    fn still_worth_forwarding(&self, job: &ForwardJob) -> Result<(), DropReason> {
-        let s = &job.submission;
-        self.filter.lock().still_worth_forwarding(
-            s.height,
-            &s.block_hash,
-            &s.account_id,
-            s.raw_quality,
-        )
-    }
-
-    fn accepted(&self, job: &ForwardJob) {
-        let s = &job.submission;
-        self.filter
-            .lock()
-            .on_accepted(s.height, &s.block_hash, &s.account_id, s.raw_quality);
-    }
-
-    /// Rolls the key back to what the upstream accepted, then sends the submission that was held
-    /// back behind the refused one when it now improves — unless the refusal says the round is
-    /// over upstream, where anything else for it would be refused too.
-    fn rejected(&self, job: &ForwardJob, code: i64) {
-        let round_over = matches!(code, code::WRONG_HEIGHT | code::STALE);
-        self.roll_back(job, !round_over);
-    }
-
-    fn abandoned(&self, job: &ForwardJob, reason: DropReason) {
-        // After the retries ran out the upstream may be back; other drops are no reason to try
-        // another submission now.
-        self.roll_back(job, reason == DropReason::RetriesExhausted);
-    }
-}
-
-impl FilterGate {
-    fn roll_back(&self, job: &ForwardJob, resend_held: bool) {
-        let s = &job.submission;
-        let mut filter = self.filter.lock();
-        filter.on_rejected(s.height, &s.block_hash, &s.account_id, s.raw_quality);
-        let Some(held) = self.held.take(job) else {
-            return;
-        };
-        if !resend_held {
-            return;
-        }
-        let h = &held.submission;
-        let improves = matches!(
-            filter.offer(h.height, &h.block_hash, &h.account_id, h.raw_quality),
-            Offer::Improves { .. }
-        );
-        drop(filter);
-        if let (true, Some(forwarder)) = (improves, self.forwarder.get()) {
-            log::info!(
-                "sending the held-back submission of {} (raw quality {}) after a refusal",
-                h.account_id,
-                h.raw_quality
-            );
-            forwarder.submit(held);
-        }
-    }
-}
-
-impl VerifyGate for FilterGate {
-    fn worth_verifying(&self, job: &ForwardJob) -> Result<(), DropReason> {
-        let s = &job.submission;
-        let filter = self.filter.lock();
-        match filter.would_improve(s.height, &s.block_hash, &s.account_id, s.raw_quality) {
-            Offer::Improves { .. } => Ok(()),
-            Offer::RoundNotTracked => Err(DropReason::RoundExpired),
-            Offer::NotBetter { .. } | Offer::KeyCapReached => Err(DropReason::Superseded),
-        }
-    }
-
-    fn commit(&self, job: &ForwardJob) -> bool {
-        let s = &job.submission;
-        let improves = matches!(
-            self.filter
-                .lock()
-                .offer(s.height, &s.block_hash, &s.account_id, s.raw_quality),
-            Offer::Improves { .. }
-        );
-        (self.record_verified)(job, improves);
+        self.stats.record_verified(&record);
+        self.store.send(StoreRow::Submission(record));
         improves
     }
 }

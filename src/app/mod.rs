@@ -1,40 +1,39 @@
-//! Wiring: builds every stage from a [`Config`], connects their channels and callbacks, and
-//! stops them in order.
+//! Wiring: builds every stage from a [`Config`], hands each the shared state and channels it
+//! works on, and stops them in order.
 //!
 //! Data flow: miner server → handlers → (verification stage) → forwarder → upstream; the cache
-//! refresh thread feeds rounds to the filter, statistics and store; the forwarder and verifier
-//! report outcomes to statistics and store. Start-up fails (with the reason) when a port cannot be
+//! refresh thread advances the served round and the filter's window (`Rounds`) and feeds new
+//! rounds to statistics and store; the forwarder and verifier report outcomes to statistics
+//! and store; both ports report from one `Observability`. Start-up fails (with the reason) when a port cannot be
 //! bound or the database cannot be opened; it does not need the upstream to be up.
 //! Shutdown order follows the data: stop taking requests, stop polling, drain verification and
 //! forwarding, then flush the store last so every outcome is written.
 
 mod gate;
 
-use gate::{verified_recorder, FilterGate, TimedUpstream};
+use gate::{Gate, TimedUpstream};
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
-
-use parking_lot::Mutex;
 
 use crate::alerts::notify::Notifier;
 use crate::alerts::AlertStage;
-use crate::cache::{CacheRefresher, MiningInfoCache};
+use crate::cache::{CacheRefresher, Published};
 use crate::config::Config;
-use crate::dashboard::{self, DashboardContext};
+use crate::dashboard;
 use crate::events::{now_ms, OutcomeRecord, OutcomeSink};
-use crate::filter::{Filter, HeldBack, DEFAULT_MAX_KEYS_PER_ROUND};
+use crate::filter::{Rounds, DEFAULT_MAX_KEYS_PER_ROUND};
 use crate::forwarder::{Forwarder, ForwarderConfig};
 use crate::handlers::{self, Context};
 use crate::history::{self, HistoryBook, HistoryFeed};
 use crate::limits::{ConnectionLimiter, RateLimiter};
-use crate::server::{HttpServer, RefusalCounts, ServerConfig, ServerCounters};
-use crate::stats::{Gauges, HttpCounts, Stats, UpstreamStatus};
+use crate::observability::{HttpShared, Observability};
+use crate::server::{HttpServer, ServerConfig};
+use crate::stats::{Gauges, Stats, UpstreamStatus};
 use crate::store::{
     self, StoreError, StoreOptions, StoreRow, StoreSender, StoreWriter, DEFAULT_QUEUE_CAPACITY,
 };
@@ -90,9 +89,7 @@ pub struct App {
     store: Option<StoreWriter>,
     alerts: Option<AlertStage>,
     notifier: Option<Notifier>,
-    stats: Arc<Stats>,
-    cache: Arc<MiningInfoCache>,
-    gauges: Arc<dyn Fn() -> Gauges + Send + Sync>,
+    observe: Arc<Observability>,
 }
 
 impl App {
@@ -109,26 +106,23 @@ impl App {
         ));
         let book = Arc::new(HistoryBook::new());
         let writer = open_store(config, &stats, &book)?;
-        let store = Some(writer.sender());
+        let store = writer.sender();
         // Before the miner port opens: the counts restored from the store are the baseline.
         let history_feed = HistoryFeed::new(book.clone(), store.clone(), &stats, now_ms());
-        let cache = Arc::new(MiningInfoCache::new());
-        let filter = Arc::new(Mutex::new(Filter::new(
+        let rounds = Arc::new(Rounds::new(
             config.upstream.submission_mode,
             DEFAULT_MAX_KEYS_PER_ROUND,
-        )));
+        ));
         let client = Arc::new(Upstreams::new(
             &config.upstream,
             config.cache.pool_timeout,
             config.cache.refresh_interval,
             config.upstream.forward_connections,
         ));
-        let held = Arc::new(HeldBack::new(config.upstream.submission_mode));
-        let gate = Arc::new(FilterGate {
-            filter: filter.clone(),
-            held: held.clone(),
-            forwarder: OnceLock::new(),
-            record_verified: verified_recorder(stats.clone(), store.clone()),
+        let gate = Arc::new(Gate {
+            rounds: rounds.clone(),
+            stats: stats.clone(),
+            store: store.clone(),
         });
         let sink = outcome_sink(stats.clone(), store.clone());
         let forwarder = Forwarder::spawn(
@@ -141,46 +135,53 @@ impl App {
             sink.clone(),
         )
         .map_err(AppError::Thread)?;
-        // The gate hands held-back submissions to the forwarder it serves.
-        let _ = gate.forwarder.set(forwarder.clone());
         let verifier = config
             .upstream
             .verify_submissions
-            .then(|| {
-                VerifyStage::spawn(
-                    1,
-                    VERIFY_QUEUE,
-                    gate.clone(),
-                    forwarder.clone(),
-                    sink.clone(),
-                )
-            })
+            .then(|| VerifyStage::spawn(1, VERIFY_QUEUE, gate, forwarder.clone(), sink))
             .transpose()
             .map_err(AppError::Thread)?;
-        let refresher = start_refresher(config, &cache, &client, &filter, &held, &stats, &store)?;
-        let http = HttpShared::default();
-        let gauges = make_gauges(
-            &forwarder, &verifier, &store, &filter, &cache, &http, &client,
-        );
+        let refresher = CacheRefresher::start(
+            client.clone(),
+            UpstreamStatus {
+                name: config.upstream.name.clone(),
+                url: crate::config::mask_url(&config.upstream.url),
+                ..UpstreamStatus::default()
+            },
+            config.cache.refresh_interval,
+            Published {
+                rounds: rounds.clone(),
+                stats: stats.clone(),
+                store: store.clone(),
+            },
+        )
+        .map_err(AppError::Thread)?;
+        let observe = Arc::new(Observability {
+            stats: stats.clone(),
+            history: book,
+            rounds: rounds.clone(),
+            forwarder: forwarder.clone(),
+            verifier: verifier.clone(),
+            store: store.clone(),
+            upstreams: client,
+            http: HttpShared::default(),
+            mining_info_ttl: config.cache.mining_info_ttl,
+        });
         let miner_server_config = server_config(
             "miner",
             config.listen_address,
             config.server.workers,
             config,
-            &http,
+            &observe.http,
         );
         let context = Context {
-            cache: cache.clone(),
+            rounds,
             refresh: refresher.handle(),
-            filter,
-            held,
             forwarder: forwarder.clone(),
             verifier: verifier.clone(),
             stats: stats.clone(),
-            history: book.clone(),
-            store: store.clone(),
+            store,
             bender,
-            mode: config.upstream.submission_mode,
             auth: config.server.auth.clone(),
             rate_limiter: config
                 .server
@@ -191,10 +192,8 @@ impl App {
                 .max_connections_per_ip
                 .map(|max| ConnectionLimiter::new(max, miner_server_config.io_timeout)),
             stats_on_miner_port: config.server.stats_on_miner_port,
-            mining_info_ttl: config.cache.mining_info_ttl,
-            gauges: gauges.clone(),
+            observe: observe.clone(),
         };
-        let context = Arc::new(context);
         let miner_server = HttpServer::start(
             miner_server_config,
             Arc::new(move |request| handlers::handle(&context, request)),
@@ -207,21 +206,15 @@ impl App {
             .map(|webhook| Notifier::spawn(webhook, config.alerts.repeat))
             .transpose()
             .map_err(AppError::Thread)?;
-        let on_change = match &notifier {
-            Some(notifier) => notifier.on_change(),
-            None => Box::new(|_: &crate::alerts::Alert| {}),
-        };
         let alerts = AlertStage::spawn(
             config.alerts.clone(),
             stats.clone(),
-            on_change,
+            notifier.as_ref().map(Notifier::sender),
             history_feed,
         )
         .map_err(AppError::Thread)?;
         let dashboard_server = if config.dashboard.enabled {
-            Some(start_dashboard(
-                config, &stats, &book, &cache, &gauges, &http,
-            )?)
+            Some(start_dashboard(config, &observe)?)
         } else {
             None
         };
@@ -244,9 +237,7 @@ impl App {
             store: Some(writer),
             alerts: Some(alerts),
             notifier,
-            stats,
-            cache,
-            gauges,
+            observe,
         })
     }
 
@@ -259,15 +250,11 @@ impl App {
     }
 
     pub fn stats(&self) -> &Arc<Stats> {
-        &self.stats
-    }
-
-    pub fn cache(&self) -> &Arc<MiningInfoCache> {
-        &self.cache
+        &self.observe.stats
     }
 
     pub fn gauges(&self) -> Gauges {
-        (self.gauges)()
+        self.observe.gauges()
     }
 
     /// Stops every stage in data-flow order and joins its threads.
@@ -348,101 +335,11 @@ fn open_store(
     Ok(writer)
 }
 
-fn outcome_sink(stats: Arc<Stats>, store: Option<StoreSender>) -> OutcomeSink {
+fn outcome_sink(stats: Arc<Stats>, store: StoreSender) -> OutcomeSink {
     Arc::new(move |record: OutcomeRecord| {
         stats.record_outcome(&record);
-        if let Some(store) = &store {
-            store.send(StoreRow::Outcome(record));
-        }
+        store.send(StoreRow::Outcome(record));
     })
-}
-
-fn start_refresher(
-    config: &Config,
-    cache: &Arc<MiningInfoCache>,
-    client: &Arc<Upstreams>,
-    filter: &Arc<Mutex<Filter>>,
-    held: &Arc<HeldBack>,
-    stats: &Arc<Stats>,
-    store: &Option<StoreSender>,
-) -> Result<CacheRefresher, AppError> {
-    let filter = filter.clone();
-    let held = held.clone();
-    let round_stats = stats.clone();
-    let round_store = store.clone();
-    let health_stats = stats.clone();
-    let name = config.upstream.name.clone();
-    let url = crate::config::mask_url(&config.upstream.url);
-    CacheRefresher::start(
-        cache.clone(),
-        client.clone(),
-        config.cache.refresh_interval,
-        vec![
-            Box::new(move |round| {
-                let mut filter = filter.lock();
-                filter.start_round(round.height, &round.block_hash);
-                held.retain_rounds(|height, hash| filter.is_live(height, hash));
-            }),
-            Box::new(move |round| round_stats.on_new_round(round)),
-            Box::new(move |round| {
-                if let Some(store) = &round_store {
-                    store.send(StoreRow::Round(round.clone()));
-                }
-            }),
-        ],
-        Box::new(move |health, took| {
-            health_stats.record_upstream_call("get_mining_info", took);
-            health_stats.set_upstream(UpstreamStatus {
-                name: name.clone(),
-                url: url.clone(),
-                reachable: health.reachable,
-                last_success_ms: health.last_success_ms,
-                latency_ms: health.latency_ms,
-                refresh_errors: health.refresh_errors,
-                last_error: health.last_error.clone(),
-            });
-        }),
-    )
-    .map_err(AppError::Thread)
-}
-
-fn make_gauges(
-    forwarder: &Forwarder,
-    verifier: &Option<VerifyStage>,
-    store: &Option<StoreSender>,
-    filter: &Arc<Mutex<Filter>>,
-    cache: &Arc<MiningInfoCache>,
-    http: &HttpShared,
-    upstreams: &Arc<Upstreams>,
-) -> Arc<dyn Fn() -> Gauges + Send + Sync> {
-    let http = http.clone();
-    let upstreams = upstreams.clone();
-    let forwarder = forwarder.clone();
-    let verifier = verifier.clone();
-    let store = store.clone();
-    let filter = filter.clone();
-    let cache = cache.clone();
-    Arc::new(move || Gauges {
-        queue_depth: forwarder.queue_depth(),
-        verify_queue_depth: verifier.as_ref().map_or(0, VerifyStage::queue_depth),
-        store: store.as_ref().map(|s| s.health()).unwrap_or_default(),
-        filter_capped: filter.lock().capped_total(),
-        mining_info_age_ms: cache.age_ms(now_ms()),
-        upstreams: upstreams.view(),
-        http_refused: http.refusals.snapshot(),
-        http: HttpCounts {
-            requests: http.counters.requests.load(Ordering::Relaxed),
-            handler_panics: http.counters.panics.load(Ordering::Relaxed),
-            body_read_failures: http.counters.read_failures.load(Ordering::Relaxed),
-        },
-    })
-}
-
-/// What both ports' servers count into, so `/stats` and `/metrics` show their sums.
-#[derive(Clone, Default)]
-struct HttpShared {
-    refusals: Arc<RefusalCounts>,
-    counters: Arc<ServerCounters>,
 }
 
 /// One port's server settings: the head limits of `server.*` and the shared counts.
@@ -460,35 +357,18 @@ fn server_config(
     server
 }
 
-fn start_dashboard(
-    config: &Config,
-    stats: &Arc<Stats>,
-    book: &Arc<HistoryBook>,
-    cache: &Arc<MiningInfoCache>,
-    gauges: &Arc<dyn Fn() -> Gauges + Send + Sync>,
-    http: &HttpShared,
-) -> Result<HttpServer, AppError> {
-    let (s1, g1) = (stats.clone(), gauges.clone());
-    let (s2, g2) = (stats.clone(), gauges.clone());
-    let (c3, g3) = (cache.clone(), gauges.clone());
-    let ttl = config.cache.mining_info_ttl;
-    let book = book.clone();
-    let context = DashboardContext {
-        stats_json: Arc::new(move || s1.snapshot_json(now_ms(), &g1()).to_string()),
-        metrics_text: Arc::new(move || crate::metrics::render_metrics(&s2, now_ms(), &g2())),
-        health_json: Arc::new(move || handlers::health_report(&c3, &g3(), ttl)),
-        history_json: Arc::new(move |query| history::answer(&book, query, now_ms())),
-        auth: config.dashboard.auth.clone(),
-    };
+fn start_dashboard(config: &Config, observe: &Arc<Observability>) -> Result<HttpServer, AppError> {
+    let observe = observe.clone();
+    let auth = config.dashboard.auth.clone();
     HttpServer::start(
         server_config(
             "dashboard",
             config.dashboard.listen_address,
             2,
             config,
-            http,
+            &observe.http,
         ),
-        Arc::new(move |request| dashboard::handle(&context, request)),
+        Arc::new(move |request| dashboard::handle(&*observe, auth.as_ref(), request)),
     )
     .map_err(AppError::Listen)
 }

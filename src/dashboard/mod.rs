@@ -6,18 +6,19 @@
 //! Basic authentication in front of all of them, and the page itself (HTML, CSS and JS embedded in
 //! the binary, so it works offline on a farm LAN with no CDN or web fonts).
 //!
-//! In: an [`HttpRequest`] from the server's worker pool. Out: an [`HttpResponse`]. The data comes
-//! from the closures in [`DashboardContext`], which the application wires to its statistics,
-//! metrics and health reports; this module never looks inside them.
+//! In: an [`HttpRequest`] from the server's worker pool, with the [`Reports`] to answer from (the
+//! application's `Observability`) and the credentials to ask for. Out: an [`HttpResponse`]. This
+//! module never looks inside the reports.
 //!
 //! Deliberately does not: open sockets or threads (the server module runs [`handle`] on its pool),
 //! compute statistics, or render any miner-supplied data on the server side: the page builds its
 //! DOM from `/stats` with text nodes only.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use crate::config::BasicCredentials;
 use crate::http::{HttpRequest, HttpResponse};
+pub use crate::observability::Reports;
 
 pub use crate::auth::AuthError;
 
@@ -38,23 +39,6 @@ const PAGE_CSP: &str =
      frame-ancestors 'none'";
 
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// An answer (status code and JSON body) to a query string.
-pub type QueryAnswer = dyn Fn(&str) -> (u16, String) + Send + Sync;
-
-/// What the dashboard serves, as closures so it does not depend on the statistics types.
-pub struct DashboardContext {
-    /// The `/stats` document (see the schema in the interface notes).
-    pub stats_json: Arc<dyn Fn() -> String + Send + Sync>,
-    /// Prometheus text exposition 0.0.4 for `/metrics`.
-    pub metrics_text: Arc<dyn Fn() -> String + Send + Sync>,
-    /// Status code and JSON body for `/health`.
-    pub health_json: Arc<dyn Fn() -> (u16, String) + Send + Sync>,
-    /// Status code and JSON body for `/history`, given the query string.
-    pub history_json: Arc<QueryAnswer>,
-    /// When set, every route asks for these Basic credentials.
-    pub auth: Option<BasicCredentials>,
-}
 
 /// The routes of the dashboard port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,10 +63,15 @@ impl Route {
     }
 }
 
-/// Answers one dashboard request. Authentication comes first, so an unauthenticated client learns
-/// nothing about which paths exist.
-pub fn handle(ctx: &DashboardContext, req: HttpRequest) -> HttpResponse {
-    if let Some(expected) = &ctx.auth {
+/// Answers one dashboard request from `reports`; with `auth`, every route asks for these Basic
+/// credentials. Authentication comes first, so an unauthenticated client learns nothing about
+/// which paths exist.
+pub fn handle<R: Reports + ?Sized>(
+    reports: &R,
+    auth: Option<&BasicCredentials>,
+    req: HttpRequest,
+) -> HttpResponse {
+    if let Some(expected) = auth {
         if let Err(err) = crate::auth::check(req.header("authorization"), expected) {
             log::debug!("dashboard: refused {:?} {}: {err}", req.remote, req.path);
             return HttpResponse::unauthorized(REALM)
@@ -98,18 +87,18 @@ pub fn handle(ctx: &DashboardContext, req: HttpRequest) -> HttpResponse {
     }
     match route {
         Route::Page => page_response(),
-        Route::Stats => no_store(HttpResponse::json(200, (ctx.stats_json)())),
+        Route::Stats => no_store(HttpResponse::json(200, reports.stats_json())),
         Route::Metrics => no_store(HttpResponse::new(
             200,
             METRICS_CONTENT_TYPE,
-            (ctx.metrics_text)(),
+            reports.metrics_text(),
         )),
         Route::Health => {
-            let (status, body) = (ctx.health_json)();
+            let (status, body) = reports.health();
             no_store(HttpResponse::json(status, body))
         }
         Route::History => {
-            let (status, body) = (ctx.history_json)(&req.query);
+            let (status, body) = reports.history(&req.query);
             no_store(HttpResponse::json(status, body))
         }
     }

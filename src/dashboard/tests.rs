@@ -1,18 +1,49 @@
 //! Unit tests of the dashboard routes, headers and authentication.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use super::*;
 
-fn context(auth: Option<BasicCredentials>) -> DashboardContext {
-    DashboardContext {
-        stats_json: Arc::new(|| r#"{"version":"0.1.0"}"#.to_owned()),
-        metrics_text: Arc::new(|| "pocx_up 1\n".to_owned()),
-        health_json: Arc::new(|| (503, r#"{"status":"degraded"}"#.to_owned())),
-        history_json: Arc::new(|query| (400, format!(r#"{{"error":"{query}"}}"#))),
+/// Fixed reports; counts how often `/stats` was built.
+#[derive(Default)]
+struct Fixture {
+    stats_built: AtomicUsize,
+}
+
+impl Reports for Fixture {
+    fn stats_json(&self) -> String {
+        self.stats_built.fetch_add(1, Ordering::SeqCst);
+        r#"{"version":"0.1.0"}"#.to_owned()
+    }
+
+    fn metrics_text(&self) -> String {
+        "pocx_up 1\n".to_owned()
+    }
+
+    fn health(&self) -> (u16, String) {
+        (503, r#"{"status":"degraded"}"#.to_owned())
+    }
+
+    fn history(&self, query: &str) -> (u16, String) {
+        (400, format!(r#"{{"error":"{query}"}}"#))
+    }
+}
+
+/// The fixture behind the dashboard, with or without credentials.
+struct Ctx {
+    reports: Fixture,
+    auth: Option<BasicCredentials>,
+}
+
+fn context(auth: Option<BasicCredentials>) -> Ctx {
+    Ctx {
+        reports: Fixture::default(),
         auth,
     }
+}
+
+fn handle(ctx: &Ctx, req: HttpRequest) -> HttpResponse {
+    super::handle(&ctx.reports, ctx.auth.as_ref(), req)
 }
 
 fn creds() -> BasicCredentials {
@@ -29,7 +60,7 @@ fn header<'a>(resp: &'a HttpResponse, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn get(ctx: &DashboardContext, path: &str) -> HttpResponse {
+fn get(ctx: &Ctx, path: &str) -> HttpResponse {
     handle(ctx, HttpRequest::new("GET", path))
 }
 
@@ -117,7 +148,7 @@ fn ignores_query_strings() {
 }
 
 #[test]
-fn history_hands_its_query_to_the_closure_and_passes_the_status_on() {
+fn history_hands_its_query_to_the_reports_and_passes_the_status_on() {
     let mut req = HttpRequest::new("GET", "/history");
     req.query = "subject=farm&range=1y".to_owned();
     let resp = handle(&context(None), req);
@@ -146,21 +177,15 @@ fn other_methods_are_405_and_head_is_allowed() {
 }
 
 #[test]
-fn data_closures_run_only_for_their_route() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&calls);
-    let mut ctx = context(None);
-    ctx.stats_json = Arc::new(move || {
-        counter.fetch_add(1, Ordering::SeqCst);
-        "{}".to_owned()
-    });
+fn reports_are_built_only_for_their_route() {
+    let ctx = context(None);
     get(&ctx, "/");
     get(&ctx, "/metrics");
     get(&ctx, "/health");
     handle(&ctx, HttpRequest::new("POST", "/stats"));
-    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(ctx.reports.stats_built.load(Ordering::SeqCst), 0);
     get(&ctx, "/stats");
-    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(ctx.reports.stats_built.load(Ordering::SeqCst), 1);
 }
 
 #[test]

@@ -1,27 +1,50 @@
-//! The best-so-far filter: decides whether a submission improves on what the farm already
-//! sent for its key in its round, and remembers what the upstream accepted.
+//! The round window and the best-so-far filter: which rounds a submission may belong to,
+//! whether it improves on what the farm already sent for its key in its round, what the
+//! upstream accepted, and the submission held back behind an undecided better one.
 //!
-//! A key is the account (pool mode) or the whole farm (wallet mode). Per key it keeps the
-//! tentative best (the lowest raw quality let through, possibly still on its way upstream) and
-//! the best the upstream accepted, so a rejection can roll the key back. Only the last
-//! [`ROUND_WINDOW`] rounds are tracked; each holds at most `max_keys_per_round` keys.
+//! A round is (height, block hash) with the generation signature and base target the upstream
+//! gave for it. A key is the account (pool mode) or the whole farm (wallet mode). Per key it
+//! keeps the tentative best (the lowest raw quality let through, possibly still on its way
+//! upstream), the best the upstream accepted, so a rejection can roll the key back, and the
+//! best worse submission filtered out while the tentative best was undecided, which goes up
+//! if that one is refused. Only the last [`ROUND_WINDOW`] rounds are tracked; each holds at
+//! most `max_keys_per_round` keys, and at most [`MAX_HELD`] submissions are held in all.
 //!
-//! Pure and synchronous: the app owns it behind a mutex and calls it from request workers, the
-//! verification stage and the forwarder. No channels, no I/O beyond one warning per round
-//! when the key cap is reached. It does not check that a quality is genuine (verification does).
+//! [`Filter`] is the pure, synchronous logic; [`Rounds`] (`rounds.rs`) is the one shared
+//! instance behind one lock, with the round miners are served. No channels, no I/O beyond one
+//! warning per round when the key cap is reached. It does not check that a quality is genuine
+//! (verification does) and sends nothing (the forwarder does).
 
 use std::collections::{HashMap, VecDeque};
 
 use crate::config::SubmissionMode;
-use crate::events::DropReason;
+use crate::events::{DropReason, ForwardJob, RoundInfo};
 use crate::submission::decode_hex;
 
 /// How many rounds (by arrival) are tracked; older ones are forgotten whole.
 pub const ROUND_WINDOW: usize = 3;
 /// Default bound on distinct keys per round.
 pub const DEFAULT_MAX_KEYS_PER_ROUND: usize = 100_000;
+/// Most held-back submissions kept at once (one per key and tracked round at most).
+pub const MAX_HELD: usize = 100_000;
 
-/// The filter's verdict on a submission.
+/// What becomes of a submission offered as a whole (see [`Filter::take`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It improves on its key's best: send it on.
+    Forward,
+    /// Not better than its key's best (kept when it may still matter), or a new key in a full
+    /// round: answered, not sent.
+    Filtered,
+    /// Its (height, block hash) is not one of the tracked rounds.
+    UnknownRound,
+    /// Its round's generation signature is another.
+    WrongSignature,
+    /// Its round's base target is another: `expected`.
+    WrongBaseTarget { expected: u64 },
+}
+
+/// The filter's verdict on a quality for a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Offer {
     /// Strictly better than the key's best so far (`previous`, none for a new key).
@@ -48,25 +71,28 @@ enum Key {
 }
 
 /// What the filter knows about one key in one round.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 struct KeyBest {
     /// Lowest raw quality let through and not rejected since.
     tentative: Option<u64>,
     /// Lowest raw quality the upstream accepted.
     accepted: Option<u64>,
+    /// The best submission filtered out behind an undecided tentative best.
+    held: Option<Box<ForwardJob>>,
 }
 
 #[derive(Debug)]
 struct TrackedRound {
-    height: u64,
-    block_hash: Box<str>,
+    info: RoundInfo,
     keys: HashMap<Key, KeyBest>,
     cap_warned: bool,
+    /// Keys with a held-back submission.
+    held: usize,
 }
 
 impl TrackedRound {
     fn is(&self, height: u64, block_hash: &str) -> bool {
-        self.height == height && self.block_hash.eq_ignore_ascii_case(block_hash)
+        self.info.height == height && self.info.block_hash.eq_ignore_ascii_case(block_hash)
     }
 }
 
@@ -90,21 +116,111 @@ impl Filter {
         }
     }
 
-    /// Starts tracking a round; the oldest leaves once more than [`ROUND_WINDOW`] are known.
-    /// Announcing a round already tracked changes nothing.
-    pub fn start_round(&mut self, height: u64, block_hash: &str) {
-        if self.is_live(height, block_hash) {
+    /// Starts tracking a round; the oldest leaves whole (bests and held-back submissions) once
+    /// more than [`ROUND_WINDOW`] are known. A round already tracked keeps its place and its
+    /// keys and takes the signature and base target given now (the upstream may correct them).
+    pub fn start_round(&mut self, info: &RoundInfo) {
+        if let Some(round) = self.round_mut(info.height, &info.block_hash) {
+            round
+                .info
+                .generation_signature
+                .clone_from(&info.generation_signature);
+            round.info.base_target = info.base_target;
             return;
         }
         self.rounds.push_back(TrackedRound {
-            height,
-            block_hash: block_hash.into(),
+            info: info.clone(),
             keys: HashMap::new(),
             cap_warned: false,
+            held: 0,
         });
         while self.rounds.len() > ROUND_WINDOW {
             self.rounds.pop_front();
         }
+    }
+
+    /// Judges a whole submission: its round must be tracked with the signature and base target
+    /// it names. When `commit`, an improving one becomes its key's tentative best and a worse
+    /// one that still beats what the upstream accepted is held back; otherwise nothing changes.
+    pub fn take(&mut self, job: &ForwardJob, commit: bool) -> Verdict {
+        let s = &job.submission;
+        let Some(round) = self.round(s.height, &s.block_hash) else {
+            return Verdict::UnknownRound;
+        };
+        if !round
+            .info
+            .generation_signature
+            .eq_ignore_ascii_case(&s.generation_signature)
+        {
+            return Verdict::WrongSignature;
+        }
+        if s.base_target != round.info.base_target {
+            return Verdict::WrongBaseTarget {
+                expected: round.info.base_target,
+            };
+        }
+        let (height, hash, account, raw) = (s.height, &s.block_hash, &s.account_id, s.raw_quality);
+        let offer = if commit {
+            self.offer(height, hash, account, raw)
+        } else {
+            self.would_improve(height, hash, account, raw)
+        };
+        match offer {
+            Offer::Improves { .. } => Verdict::Forward,
+            Offer::NotBetter { accepted, .. } if commit => {
+                self.hold(job, accepted);
+                Verdict::Filtered
+            }
+            _ => Verdict::Filtered,
+        }
+    }
+
+    /// After the upstream refused `job` (or it was given up): the key falls back as in
+    /// [`Filter::on_rejected`], and its held-back submission leaves. That one is returned, as
+    /// its key's new tentative best, when `resend_held` and it now improves.
+    pub fn roll_back(&mut self, job: &ForwardJob, resend_held: bool) -> Option<ForwardJob> {
+        let s = &job.submission;
+        self.on_rejected(s.height, &s.block_hash, &s.account_id, s.raw_quality);
+        let key = self.key(&s.account_id);
+        let round = self.round_mut(s.height, &s.block_hash)?;
+        let held = round.keys.get_mut(&key)?.held.take()?;
+        round.held = round.held.saturating_sub(1);
+        if !resend_held {
+            return None;
+        }
+        let h = &held.submission;
+        let verdict = self.offer(h.height, &h.block_hash, &h.account_id, h.raw_quality);
+        matches!(verdict, Offer::Improves { .. }).then(|| *held)
+    }
+
+    /// Keeps `job` for its key when it beats what the upstream accepted and what is held.
+    fn hold(&mut self, job: &ForwardJob, accepted: Option<u64>) {
+        let s = &job.submission;
+        if accepted.is_some_and(|accepted| s.raw_quality >= accepted) {
+            return;
+        }
+        let key = self.key(&s.account_id);
+        let room = self.held() < MAX_HELD;
+        let Some(round) = self.round_mut(s.height, &s.block_hash) else {
+            return;
+        };
+        let Some(best) = round.keys.get_mut(&key) else {
+            return;
+        };
+        match &best.held {
+            Some(held) if held.submission.raw_quality <= s.raw_quality => {}
+            Some(_) => best.held = Some(Box::new(job.clone())),
+            None if room => {
+                best.held = Some(Box::new(job.clone()));
+                round.held = round.held.saturating_add(1);
+            }
+            None => {}
+        }
+    }
+
+    /// Held-back submissions over all tracked rounds.
+    pub fn held(&self) -> usize {
+        self.rounds.iter().map(|round| round.held).sum()
     }
 
     /// True while the round is one of the tracked ones.
@@ -155,7 +271,7 @@ impl Filter {
                 round.cap_warned = true;
                 log::warn!(
                     "round {} already tracks {max_keys} keys: further new keys are refused",
-                    round.height
+                    round.info.height
                 );
             }
             self.capped_total = self.capped_total.saturating_add(1);
@@ -165,7 +281,7 @@ impl Filter {
             key,
             KeyBest {
                 tentative: Some(raw_quality),
-                accepted: None,
+                ..KeyBest::default()
             },
         );
         Offer::Improves { previous: None }
@@ -287,9 +403,9 @@ fn lower(current: Option<u64>, candidate: u64) -> Option<u64> {
     Some(current.map_or(candidate, |c| c.min(candidate)))
 }
 
-mod held;
+mod rounds;
 
-pub use held::HeldBack;
+pub use rounds::{Rounds, Snapshot};
 
 #[cfg(test)]
 mod tests;

@@ -7,14 +7,25 @@ const BOB: &str = "2222222222222222222222222222222222222222";
 
 fn pool() -> Filter {
     let mut filter = Filter::new(SubmissionMode::Pool, DEFAULT_MAX_KEYS_PER_ROUND);
-    filter.start_round(10, HASH_A);
+    filter.start_round(&round(10, HASH_A));
     filter
 }
 
 fn wallet() -> Filter {
     let mut filter = Filter::new(SubmissionMode::Wallet, DEFAULT_MAX_KEYS_PER_ROUND);
-    filter.start_round(10, HASH_A);
+    filter.start_round(&round(10, HASH_A));
     filter
+}
+
+/// A tracked round with no signature or base target of interest.
+fn round(height: u64, block_hash: &str) -> RoundInfo {
+    RoundInfo {
+        height,
+        generation_signature: "00".into(),
+        block_hash: block_hash.into(),
+        base_target: 1,
+        first_seen_ms: 0,
+    }
 }
 
 /// A distinct, valid account id for every number.
@@ -137,7 +148,7 @@ fn rounds_are_height_and_block_hash_together() {
     let mut filter = pool();
     assert_eq!(filter.offer(10, HASH_B, ALICE, 1), Offer::RoundNotTracked);
     assert_eq!(filter.offer(11, HASH_A, ALICE, 1), Offer::RoundNotTracked);
-    filter.start_round(10, HASH_B);
+    filter.start_round(&round(10, HASH_B));
     assert_eq!(
         filter.offer(10, HASH_B, ALICE, 700),
         Offer::Improves { previous: None }
@@ -155,10 +166,10 @@ fn only_the_last_three_rounds_stay_and_older_ones_leave_whole() {
     let mut filter = pool();
     filter.offer(10, HASH_A, ALICE, 500);
     filter.offer(10, HASH_A, BOB, 500);
-    filter.start_round(11, "11");
-    filter.start_round(12, "12");
+    filter.start_round(&round(11, "11"));
+    filter.start_round(&round(12, "12"));
     assert!(filter.is_live(10, HASH_A));
-    filter.start_round(13, "13");
+    filter.start_round(&round(13, "13"));
     assert!(!filter.is_live(10, HASH_A));
     assert_eq!(filter.tracked_keys(), 0);
     assert_eq!(filter.offer(10, HASH_A, ALICE, 1), Offer::RoundNotTracked);
@@ -172,9 +183,9 @@ fn only_the_last_three_rounds_stay_and_older_ones_leave_whole() {
 #[test]
 fn window_follows_arrival_order_not_height() {
     let mut filter = pool();
-    filter.start_round(9, "09"); // a reorg back to a lower height arrives later
-    filter.start_round(8, "08");
-    filter.start_round(7, "07");
+    filter.start_round(&round(9, "09")); // a reorg back to a lower height arrives later
+    filter.start_round(&round(8, "08"));
+    filter.start_round(&round(7, "07"));
     assert!(!filter.is_live(10, HASH_A));
     assert!(filter.is_live(7, "07"));
 }
@@ -183,10 +194,10 @@ fn window_follows_arrival_order_not_height() {
 fn announcing_a_round_again_changes_nothing() {
     let mut filter = pool();
     filter.offer(10, HASH_A, ALICE, 500);
-    filter.start_round(11, "11");
-    filter.start_round(10, HASH_A);
-    filter.start_round(10, HASH_A);
-    filter.start_round(12, "12");
+    filter.start_round(&round(11, "11"));
+    filter.start_round(&round(10, HASH_A));
+    filter.start_round(&round(10, HASH_A));
+    filter.start_round(&round(12, "12"));
     assert!(filter.is_live(10, HASH_A));
     assert_eq!(
         filter.offer(10, HASH_A, ALICE, 600),
@@ -315,7 +326,7 @@ fn a_job_whose_round_left_the_window_has_expired() {
     let mut filter = pool();
     filter.offer(10, HASH_A, ALICE, 500);
     for height in 11..14 {
-        filter.start_round(height, &format!("{height:02x}"));
+        filter.start_round(&round(height, &format!("{height:02x}")));
     }
     assert_eq!(
         filter.still_worth_forwarding(10, HASH_A, ALICE, 500),
@@ -338,7 +349,7 @@ fn outcomes_for_rounds_no_longer_tracked_are_ignored() {
 #[test]
 fn key_cap_refuses_new_keys_but_not_known_ones() {
     let mut filter = Filter::new(SubmissionMode::Pool, 2);
-    filter.start_round(10, HASH_A);
+    filter.start_round(&round(10, HASH_A));
     filter.offer(10, HASH_A, ALICE, 500);
     filter.offer(10, HASH_A, BOB, 500);
     assert_eq!(
@@ -362,7 +373,7 @@ fn key_cap_refuses_new_keys_but_not_known_ones() {
         }
     );
     // The cap is per round: a new round starts empty.
-    filter.start_round(11, "11");
+    filter.start_round(&round(11, "11"));
     assert_eq!(
         filter.offer(11, "11", &account(3), 1),
         Offer::Improves { previous: None }
@@ -378,7 +389,7 @@ fn a_flood_of_distinct_accounts_stays_bounded() {
     let mut filter = Filter::new(SubmissionMode::Pool, cap);
     for height in 0..5u64 {
         let hash = format!("{height:04x}");
-        filter.start_round(height, &hash);
+        filter.start_round(&round(height, &hash));
         for n in 0..3_000u32 {
             filter.offer(height, &hash, &account(n), u64::from(n));
         }
@@ -416,13 +427,121 @@ fn malformed_account_ids_never_panic_and_never_collide_with_real_ones() {
 #[test]
 fn reaching_the_cap_is_logged_once_per_round() {
     let mut filter = Filter::new(SubmissionMode::Pool, 1);
-    filter.start_round(10, HASH_A);
+    filter.start_round(&round(10, HASH_A));
     filter.offer(10, HASH_A, ALICE, 1);
     assert!(!filter.rounds[0].cap_warned);
     filter.offer(10, HASH_A, BOB, 1);
     assert!(filter.rounds[0].cap_warned);
-    filter.start_round(11, "11");
+    filter.start_round(&round(11, "11"));
     assert!(!filter.rounds[1].cap_warned);
+}
+
+/// A submission for round (10, `HASH_A`) as a worker hands it over.
+fn job(account: &str, raw: u64) -> ForwardJob {
+    ForwardJob {
+        submission: crate::protocol::NonceSubmission {
+            block_hash: HASH_A.to_uppercase(),
+            height: 10,
+            generation_signature: "00".into(),
+            base_target: 1,
+            account_id: account.into(),
+            seed: String::new(),
+            nonce: raw,
+            compression: 1,
+            raw_quality: raw,
+        },
+        machine: "m".into(),
+        poc_time: 0,
+        received_ms: 0,
+    }
+}
+
+#[test]
+fn a_submission_is_checked_against_its_round() {
+    let mut filter = pool();
+    let mut other = job(ALICE, 5);
+    other.submission.block_hash = HASH_B.into();
+    assert_eq!(filter.take(&other, true), Verdict::UnknownRound);
+    let mut forged = job(ALICE, 5);
+    forged.submission.generation_signature = "01".into();
+    assert_eq!(filter.take(&forged, true), Verdict::WrongSignature);
+    let mut claimed = job(ALICE, 5);
+    claimed.submission.base_target = 2;
+    assert_eq!(
+        filter.take(&claimed, true),
+        Verdict::WrongBaseTarget { expected: 1 }
+    );
+    assert_eq!(filter.tracked_keys(), 0, "none of them counted");
+    // The upstream corrects the base target of the round in progress: it holds from now on.
+    filter.start_round(&RoundInfo {
+        base_target: 2,
+        ..round(10, HASH_A)
+    });
+    assert_eq!(filter.take(&claimed, true), Verdict::Forward);
+}
+
+#[test]
+fn a_peek_changes_nothing_and_a_commit_makes_the_best() {
+    let mut filter = pool();
+    assert_eq!(filter.take(&job(ALICE, 500), false), Verdict::Forward);
+    assert_eq!(filter.take(&job(ALICE, 600), false), Verdict::Forward);
+    assert_eq!(filter.take(&job(ALICE, 500), true), Verdict::Forward);
+    assert_eq!(filter.take(&job(ALICE, 600), false), Verdict::Filtered);
+    assert_eq!(filter.held(), 0, "a peek holds nothing back");
+}
+
+#[test]
+fn keeps_only_the_best_useful_submission_per_key_and_sends_it_after_a_refusal() {
+    let mut filter = pool();
+    filter.take(&job(ALICE, 300), true);
+    filter.on_accepted(10, HASH_A, ALICE, 400);
+    filter.take(&job(ALICE, 200), true);
+    assert_eq!(filter.take(&job(ALICE, 500), true), Verdict::Filtered);
+    assert_eq!(filter.held(), 0, "no better than what was accepted");
+    filter.take(&job(ALICE, 350), true);
+    filter.take(&job(&ALICE.to_uppercase(), 380), true);
+    filter.take(&job(BOB, 100), true);
+    filter.take(&job(BOB, 900), true);
+    assert_eq!(filter.held(), 2);
+    // Refused in a round that is over upstream: the held one leaves unsent.
+    assert!(filter.roll_back(&job(BOB, 100), false).is_none());
+    assert_eq!(filter.held(), 1);
+    let resent = filter.roll_back(&job(ALICE, 200), true).unwrap();
+    assert_eq!(resent.submission.raw_quality, 350);
+    assert_eq!(filter.held(), 0);
+    // It is the key's best now.
+    assert_eq!(
+        filter.offer(10, HASH_A, ALICE, 360),
+        Offer::NotBetter {
+            best: 350,
+            accepted: Some(400)
+        }
+    );
+    assert!(filter.roll_back(&job(ALICE, 350), true).is_none());
+}
+
+#[test]
+fn wallet_mode_holds_one_per_round() {
+    let mut filter = wallet();
+    filter.take(&job(ALICE, 100), true);
+    filter.take(&job(ALICE, 300), true);
+    filter.take(&job(BOB, 200), true);
+    assert_eq!(filter.held(), 1);
+    let resent = filter.roll_back(&job(&account(3), 100), true).unwrap();
+    assert_eq!(resent.submission.account_id, BOB);
+}
+
+#[test]
+fn held_back_submissions_leave_with_their_round() {
+    let mut filter = pool();
+    filter.take(&job(ALICE, 100), true);
+    filter.take(&job(ALICE, 300), true);
+    assert_eq!(filter.held(), 1);
+    for height in 11..14 {
+        filter.start_round(&round(height, &format!("{height:02x}")));
+    }
+    assert_eq!(filter.held(), 0);
+    assert!(filter.roll_back(&job(ALICE, 100), true).is_none());
 }
 
 mod properties {

@@ -274,12 +274,13 @@ impl Dispatcher {
                     );
                 }
                 let code = rejection_code(&error);
-                self.gate.rejected(&pending.job, code);
+                let held = self.gate.rejected(&pending.job, code);
                 let outcome = Outcome::Rejected {
                     code,
                     reason: error.reason(),
                 };
                 self.report(&pending, outcome);
+                self.take_held(held);
             }
             Err(error) => self.retry_or_give_up(rank, pending, &error),
         }
@@ -363,9 +364,24 @@ impl Dispatcher {
     }
 
     /// Reports a job dropped undelivered, letting the gate roll back.
-    fn abandon(&self, pending: &Pending, reason: DropReason) {
-        self.gate.abandoned(&pending.job, reason);
+    fn abandon(&mut self, pending: &Pending, reason: DropReason) {
+        let held = self.gate.abandoned(&pending.job, reason);
         self.report(pending, Outcome::Dropped(reason));
+        self.take_held(held);
+    }
+
+    /// Queues the submission a roll-back handed back: it was held behind the one just given up.
+    fn take_held(&mut self, held: Option<ForwardJob>) {
+        let Some(job) = held else {
+            return;
+        };
+        log::info!(
+            "sending the held-back submission of {} (raw quality {}) after a refusal",
+            job.submission.account_id,
+            job.submission.raw_quality
+        );
+        self.wiring.depth.fetch_add(1, Ordering::Relaxed);
+        self.take(job);
     }
 
     /// The job's single outcome.

@@ -4,7 +4,8 @@
 //! In: [`ForwardJob`]s from request workers (or the verification stage) through
 //! [`Forwarder::submit`], a bounded crossbeam channel that never blocks the caller. Out: one
 //! [`OutcomeRecord`] per job through the [`OutcomeSink`], and `accepted` / `rejected` /
-//! `abandoned` calls on the [`ForwardGate`] so the filter can commit or roll back.
+//! `abandoned` calls on the [`ForwardGate`] so the filter can commit or roll back; a roll-back
+//! may hand back a submission that was held behind the refused one, which joins the queue.
 //!
 //! Threads: one dispatcher (`dispatch`) that drains the channel eagerly into its own bounded
 //! priority queue (`queue`) and keeps a timer for jobs backing off, plus `connections`
@@ -58,16 +59,17 @@ pub trait ForwardGate: Send + Sync + 'static {
     /// The upstream accepted the job.
     fn accepted(&self, job: &ForwardJob);
     /// The upstream refused the job for good with `code` (the JSON-RPC code, the HTTP status for
-    /// an HTTP-level refusal, 0 for a local failure); rolls the filter back.
-    fn rejected(&self, job: &ForwardJob, code: i64);
+    /// an HTTP-level refusal, 0 for a local failure); rolls the filter back. A job returned
+    /// (one held back behind the refused one) is forwarded next.
+    fn rejected(&self, job: &ForwardJob, code: i64) -> Option<ForwardJob>;
     /// The dispatcher dropped the job undelivered while its round may still matter
     /// (`RetriesExhausted`, `QueueFull`, `Shutdown`). By default this rolls the filter back like
     /// a rejection, so the next submission for the key that beats the best *accepted* one is
     /// forwarded rather than filtered out against a best that never reached the upstream.
     /// Not called for a job refused at a full intake: `submit` never calls the gate.
-    fn abandoned(&self, job: &ForwardJob, reason: DropReason) {
+    fn abandoned(&self, job: &ForwardJob, reason: DropReason) -> Option<ForwardJob> {
         let _ = reason;
-        self.rejected(job, 0);
+        self.rejected(job, 0)
     }
 }
 

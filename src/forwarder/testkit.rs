@@ -186,16 +186,18 @@ impl ForwardGate for FakeGate {
             .push(GateCall::Accepted(job.submission.nonce));
     }
 
-    fn rejected(&self, job: &ForwardJob, _code: i64) {
+    fn rejected(&self, job: &ForwardJob, _code: i64) -> Option<ForwardJob> {
         self.calls
             .lock()
             .push(GateCall::Rejected(job.submission.nonce));
+        None
     }
 
-    fn abandoned(&self, job: &ForwardJob, reason: DropReason) {
+    fn abandoned(&self, job: &ForwardJob, reason: DropReason) -> Option<ForwardJob> {
         self.calls
             .lock()
             .push(GateCall::Abandoned(job.submission.nonce, reason));
+        None
     }
 }
 

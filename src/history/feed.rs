@@ -18,7 +18,7 @@ pub const FLUSH_EVERY_MS: u64 = 60_000;
 
 pub struct HistoryFeed {
     book: Arc<HistoryBook>,
-    store: Option<StoreSender>,
+    store: StoreSender,
     hourly: Hourly,
     open_hour: u64,
     last_flush_ms: u64,
@@ -30,7 +30,7 @@ impl HistoryFeed {
     /// Call before anything new is recorded: the statistics' counts now are the baseline.
     pub fn new(
         book: Arc<HistoryBook>,
-        store: Option<StoreSender>,
+        store: StoreSender,
         stats: &Stats,
         now_ms: u64,
     ) -> HistoryFeed {
@@ -40,7 +40,7 @@ impl HistoryFeed {
             hourly: Hourly::new(&stats.submission_counts()),
             open_hour: hour_of(now_ms),
             last_flush_ms: now_ms,
-            start_height: stats.current_height(),
+            start_height: stats.newest_height(),
         }
     }
 
@@ -52,9 +52,7 @@ impl HistoryFeed {
 
     pub fn alert_changed(&self, alert: &Alert) {
         self.book.add_alert(alert);
-        if let Some(store) = &self.store {
-            store.send(StoreRow::Alert(alert.clone()));
-        }
+        self.store.send(StoreRow::Alert(alert.clone()));
     }
 
     pub fn tick(&mut self, now_ms: u64, finished: &[FinishedRound], stats: &Stats) {
@@ -82,8 +80,6 @@ impl HistoryFeed {
             return;
         }
         records.iter().for_each(|record| self.book.add(record));
-        if let Some(store) = &self.store {
-            store.send(StoreRow::Hourly(records));
-        }
+        self.store.send(StoreRow::Hourly(records));
     }
 }

@@ -73,9 +73,9 @@ impl Stats {
         (input, current)
     }
 
-    /// The height of the round in progress, if any.
-    pub fn current_height(&self) -> Option<u64> {
-        self.state.lock().rounds.current().map(|r| r.info.height)
+    /// The height of the newest round known, live or restored from the store.
+    pub fn newest_height(&self) -> Option<u64> {
+        self.state.lock().rounds.newest().map(|r| r.info.height)
     }
 
     /// Every subject's running submission count, for the hourly history.

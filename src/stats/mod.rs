@@ -44,7 +44,8 @@ pub const ACTIVE_WINDOW_MS: u64 = 5 * 60 * 1000;
 /// A key not seen for this long is forgotten.
 pub const FORGET_AFTER_MS: u64 = 24 * 60 * 60 * 1000;
 
-/// What the cache thread knows about the upstream.
+/// What the cache thread knows about the upstream (it keeps this one value and hands a copy
+/// over after every poll).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UpstreamStatus {
     pub name: String,
@@ -177,7 +178,7 @@ impl Stats {
     /// also when keys idle for a day are forgotten.
     pub fn on_new_round(&self, round: &RoundInfo) {
         let mut state = self.state.lock();
-        if !state.rounds.start(round, true) {
+        if !state.rounds.start(round) {
             return;
         }
         let cutoff = round.first_seen_ms.saturating_sub(FORGET_AFTER_MS);
@@ -285,6 +286,11 @@ impl Stats {
 
     pub fn set_upstream(&self, status: UpstreamStatus) {
         *self.upstream.lock() = status;
+    }
+
+    /// The upstream as the cache thread last saw it.
+    pub fn upstream(&self) -> UpstreamStatus {
+        self.upstream.lock().clone()
     }
 
     /// Latency of one miner request (lock-free).

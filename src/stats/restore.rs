@@ -14,7 +14,7 @@ pub(super) fn restore(state: &mut State, history: &History) {
         state.rounds.add_seen(hour.hour_start_ms, hour.count);
     }
     for round in &history.rounds {
-        state.rounds.start(round, false);
+        state.rounds.restore(round);
     }
     for activity in &history.accounts {
         restore_activity(&mut state.accounts, activity);

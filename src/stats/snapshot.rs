@@ -40,6 +40,8 @@ struct View {
     untracked_accounts: u64,
     untracked_machines: u64,
     rounds: Vec<RoundRow>,
+    /// The live round, which need not be the newest listed (a reorg may go back to one).
+    current: Option<RoundRow>,
     rounds_seen_24h: u64,
     forwards: ForwardCounters,
     submissions: u64,
@@ -54,6 +56,7 @@ impl View {
             untracked_accounts: state.accounts.untracked,
             untracked_machines: state.machines.untracked,
             rounds: state.rounds.newest_first().map(round_row).collect(),
+            current: state.rounds.current().map(round_row),
             rounds_seen_24h: state.rounds.seen_24h(now_ms),
             forwards: state.forwards.clone(),
             submissions: state.submissions,
@@ -104,7 +107,7 @@ pub(super) fn build(stats: &Stats, now_ms: u64, gauges: &Gauges) -> Value {
     if f.rejected_other_codes > 0 {
         rejected_by_code.insert("other".into(), json!(f.rejected_other_codes));
     }
-    let current = view.rounds.first();
+    let current = view.current.as_ref();
     let round = current.map(|r| {
         json!({
             "height": r.info.height,

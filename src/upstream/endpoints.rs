@@ -90,6 +90,12 @@ impl Upstreams {
         }
     }
 
+    /// The masked URL of endpoint `index`.
+    pub fn label(&self, index: usize) -> Option<String> {
+        let state = self.state.lock();
+        state.endpoints().get(index).map(|e| e.label.clone())
+    }
+
     /// The endpoints that are not active and are due a poll at the `poll`-th poll.
     pub fn others_due(&self, poll: u64) -> Vec<usize> {
         if !self.has_backups() {

@@ -445,3 +445,62 @@ fn cookie_auth_reads_the_file_and_rereads_it_after_a_401() {
     });
     assert_eq!(rig.stats()["upstream"]["reachable"], true);
 }
+
+/// A chain that starts again lower (the demo's simulated chain on a second run, a testnet reset,
+/// a replaced node) with the history of the first in the same file: every port reports the
+/// upstream's live round and its best, never the earlier chain's newest round.
+#[test]
+fn a_chain_that_starts_again_lower_is_the_live_round_everywhere() {
+    let mut farm = Farm::start_with(SimUpstreamConfig::default(), |config| {
+        config.dashboard.enabled = true;
+    });
+    let mut round = farm.wait_for_round();
+    while round.height < 4 {
+        farm.upstream.new_round();
+        round = farm.wait_for_round();
+    }
+    let answer = farm.submit(&round, &account(1), 1_000);
+    assert!(answer["result"].is_object(), "{answer}");
+    wait_until(Duration::from_secs(5), || {
+        farm.stats()["best"]["raw_quality"] == 1_000
+    });
+    farm.stop_app();
+
+    // The same simulated chain again from height 1: the same block hashes as the history's.
+    farm.upstream = SimUpstream::start(SimUpstreamConfig::default()).unwrap();
+    farm.config.upstream.url = farm.upstream.url();
+    farm.restart_app();
+    let live = farm.wait_for_round();
+    assert_eq!(live.height, 1);
+    let dashboard = format!("http://{}/stats", farm.app().dashboard_addr().unwrap());
+    let dashboard_stats = || -> Value {
+        serde_json::from_str(&support::get(&support::agent(), &dashboard).1).unwrap()
+    };
+    wait_until(Duration::from_secs(5), || {
+        farm.stats()["round"]["height"] == 1
+    });
+    for (port, stats) in [("miner", farm.stats()), ("dashboard", dashboard_stats())] {
+        assert_eq!(stats["round"]["height"], 1, "{port}: {}", stats["round"]);
+        assert_eq!(
+            stats["round"]["block_hash"],
+            live.block_hash.as_str(),
+            "{port}"
+        );
+        assert!(stats["best"].is_null(), "{port}: {}", stats["best"]);
+        // The first run's rounds are still listed, as history.
+        let heights: Vec<&Value> = stats["rounds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r["height"])
+            .collect();
+        assert_eq!(heights, [1, 4, 3, 2, 1], "{port}");
+    }
+    assert_eq!(health(&farm).1["height"], 1);
+    let answer = farm.submit(&live, &account(1), 2_000);
+    assert!(answer["result"].is_object(), "{answer}");
+    wait_until(Duration::from_secs(5), || {
+        farm.stats()["best"]["raw_quality"] == 2_000
+    });
+    assert_eq!(dashboard_stats()["best"]["raw_quality"], 2_000);
+}

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pocx_aggregator::dashboard::{handle, DashboardContext};
-use pocx_aggregator::history::answer;
+use pocx_aggregator::dashboard::{handle, Reports};
+use pocx_aggregator::history::{answer, HistoryBook};
 use pocx_aggregator::http::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -314,16 +314,9 @@ fn dashboard_renders_fixture_in_headless_chromium() {
     let stats = fixture_stats(now);
     let fixture = stats.clone();
     let book = history_chart::fixture_history(now, &stats);
-    let server = FixtureServer::start(DashboardContext {
-        stats_json: Arc::new(move || {
-            let mut live = fixture.clone();
-            live["now_ms"] = json!(now_ms());
-            live.to_string()
-        }),
-        metrics_text: Arc::new(String::new),
-        health_json: Arc::new(|| (200, "{}".to_owned())),
-        history_json: Arc::new(move |query| answer(&book, query, now_ms())),
-        auth: None,
+    let server = FixtureServer::start(FixtureReports {
+        stats: fixture,
+        book,
     });
     let expected = Expected::from_stats(&stats);
     assert!(expected.machines.iter().any(|m| m == HOSTILE_IMG));
@@ -362,6 +355,32 @@ fn now_ms() -> u64 {
     u64::try_from(since.as_millis()).unwrap()
 }
 
+/// Fixed statistics (their clock running) and a fixed history book.
+struct FixtureReports {
+    stats: Value,
+    book: Arc<HistoryBook>,
+}
+
+impl Reports for FixtureReports {
+    fn stats_json(&self) -> String {
+        let mut live = self.stats.clone();
+        live["now_ms"] = json!(now_ms());
+        live.to_string()
+    }
+
+    fn metrics_text(&self) -> String {
+        String::new()
+    }
+
+    fn health(&self) -> (u16, String) {
+        (200, "{}".to_owned())
+    }
+
+    fn history(&self, query: &str) -> (u16, String) {
+        answer(&self.book, query, now_ms())
+    }
+}
+
 /// The dashboard handler on a local tiny_http server, as the application would run it.
 struct FixtureServer {
     server: Arc<tiny_http::Server>,
@@ -369,13 +388,13 @@ struct FixtureServer {
 }
 
 impl FixtureServer {
-    fn start(ctx: DashboardContext) -> FixtureServer {
+    fn start(reports: FixtureReports) -> FixtureServer {
         let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
         let listener = Arc::clone(&server);
         let worker = std::thread::spawn(move || {
             // Ends when `stop` unblocks the queue.
             for request in listener.incoming_requests() {
-                let response = handle(&ctx, to_request(&request));
+                let response = handle(&reports, None, to_request(&request));
                 let _ = request.respond(to_tiny(response));
             }
         });
