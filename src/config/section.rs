@@ -147,6 +147,39 @@ impl<'a> Section<'a> {
             .map(Some)
     }
 
+    /// A list of strings, at most `max_len` long.
+    pub(crate) fn string_list(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> Result<Option<Vec<&'a str>>, ConfigError> {
+        let path = self.path_of(key);
+        let items = match self.value(key) {
+            None => return Ok(None),
+            Some(Value::Sequence(items)) => items,
+            Some(other) => return Err(self.wrong_type(key, "a list of strings", other)),
+        };
+        if items.len() > max_len {
+            let rule = format!("must have at most {max_len} entries");
+            return Err(ConfigError::invalid(path, rule));
+        }
+        items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| match item {
+                Value::String(text) => Ok(text.as_str()),
+                other => Err(ConfigError::key(
+                    format!("{path}[{index}]"),
+                    Problem::WrongType {
+                        expected: "a string",
+                        found: type_name(other),
+                    },
+                )),
+            })
+            .collect::<Result<Vec<&str>, ConfigError>>()
+            .map(Some)
+    }
+
     /// One of `choices`, compared without regard to ASCII case; returns the listed spelling.
     pub(crate) fn choice(
         &self,

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::error::printable;
 use super::resolver::QuickResolver;
+use super::tls::{refusal, tls_config};
 use super::{SubmitUpstream, UpstreamError};
 use crate::auth::basic_header;
 use crate::config::{UpstreamAuth, UpstreamSettings};
@@ -63,6 +64,8 @@ struct CallBody<'a, P: ?Sized> {
 pub struct UpstreamClient {
     agent: ureq::Agent,
     url: String,
+    /// `X-Miner` of every call: this site's name as the upstream shows it.
+    site_name: String,
     credentials: Credentials,
     next_id: AtomicU64,
 }
@@ -83,6 +86,7 @@ impl UpstreamClient {
             .input_buffer_size(CONNECTION_BUFFER_BYTES)
             .output_buffer_size(CONNECTION_BUFFER_BYTES)
             .max_response_header_size(MAX_ANSWER_HEAD_BYTES)
+            .tls_config(tls_config(&settings.tls))
             .build();
         let credentials = match &settings.auth {
             UpstreamAuth::None => Credentials::None,
@@ -98,6 +102,7 @@ impl UpstreamClient {
         UpstreamClient {
             agent: QuickResolver::agent(config),
             url: settings.url.clone(),
+            site_name: settings.site_name.clone(),
             credentials,
             next_id: AtomicU64::new(1),
         }
@@ -152,7 +157,8 @@ impl UpstreamClient {
         let mut request = self
             .agent
             .post(&self.url)
-            .header("Content-Type", "application/json");
+            .header("Content-Type", "application/json")
+            .header("X-Miner", &self.site_name);
         if let Some(auth) = self.authorization(reread_cookie)? {
             request = request.header("Authorization", auth);
         }
@@ -203,7 +209,13 @@ fn transport_error(error: ureq::Error) -> UpstreamError {
         ureq::Error::LargeResponseHeader(_, limit) => {
             UpstreamError::BadResponse(format!("answer head larger than {limit} bytes"))
         }
-        other => UpstreamError::Connect(other.to_string()),
+        other => match refusal(&other) {
+            Some(meaning) => UpstreamError::Tls {
+                meaning,
+                detail: printable(&other.to_string()),
+            },
+            None => UpstreamError::Connect(other.to_string()),
+        },
     }
 }
 
@@ -357,6 +369,8 @@ mod tests {
             verify_submissions: false,
             retry_backoff: Vec::new(),
             forward_connections: 1,
+            site_name: "test-site".into(),
+            tls: crate::config::EndpointTls::default(),
         };
         UpstreamClient::new(&settings, Duration::from_secs(5), 1)
     }
