@@ -34,8 +34,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::server::TrustedProxies;
 pub use crate::server::HeadLimits;
+pub use crate::server::TrustedProxies;
 
 /// A fully validated configuration.
 #[derive(Debug, Clone, PartialEq)]

@@ -37,7 +37,8 @@ pub(crate) fn endpoint_tls(section: &Section, url: &str) -> Result<EndpointTls, 
     let ca = match section.text("ca_cert_path")? {
         Some(path) => {
             let path = PathBuf::from(path);
-            let certs = certificates(&path).map_err(|rule| invalid(section, "ca_cert_path", rule))?;
+            let certs =
+                certificates(&path).map_err(|rule| invalid(section, "ca_cert_path", rule))?;
             Some((path, certs))
         }
         None => None,
@@ -133,13 +134,17 @@ fn private_key(path: &Path) -> Result<Vec<u8>, String> {
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", shown(path)))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", shown(path)))?;
     let mut bytes = Vec::new();
     file.take(MAX_PEM_BYTES.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read {}: {e}", shown(path)))?;
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_PEM_BYTES {
-        return Err(format!("{}: larger than {MAX_PEM_BYTES} bytes", shown(path)));
+        return Err(format!(
+            "{}: larger than {MAX_PEM_BYTES} bytes",
+            shown(path)
+        ));
     }
     Ok(bytes)
 }

@@ -49,8 +49,9 @@ impl TrustedProxies {
     }
 
     /// The client of a request from `peer` carrying these `X-Forwarded-For` values (in order):
-    /// `peer` itself unless it is trusted and the header names someone. A forwarded client's
-    /// port is not known and is 0.
+    /// `peer` itself unless it is trusted and the header names someone. A forwarded client gets
+    /// the port of the proxy's connection (its own is not known), so a per-IP connection limit
+    /// counts the proxy connections that carry its requests.
     pub fn client<'a>(
         &self,
         peer: Option<SocketAddr>,
@@ -77,7 +78,7 @@ impl TrustedProxies {
                 break;
             }
         }
-        Some(nearest.map_or(peer, |ip| SocketAddr::new(canonical(ip), 0)))
+        Some(nearest.map_or(peer, |ip| SocketAddr::new(canonical(ip), peer.port())))
     }
 }
 
@@ -94,17 +95,24 @@ fn network(entry: &str) -> Result<(IpAddr, u8), String> {
         Some((address, bits)) => (address, Some(bits)),
         None => (entry, None),
     };
-    let ip = address
-        .trim()
-        .parse::<IpAddr>()
-        .map_err(|_| format!("`{}` is not an IP address or CIDR network", entry.escape_debug()))?;
+    let ip = address.trim().parse::<IpAddr>().map_err(|_| {
+        format!(
+            "`{}` is not an IP address or CIDR network",
+            entry.escape_debug()
+        )
+    })?;
     let ip = canonical(ip);
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let bits = match bits {
         None => max,
         Some(bits) => match bits.trim().parse::<u8>() {
             Ok(bits) if bits <= max => bits,
-            _ => return Err(format!("`{}`: prefix must be 0 to {max}", entry.escape_debug())),
+            _ => {
+                return Err(format!(
+                    "`{}`: prefix must be 0 to {max}",
+                    entry.escape_debug()
+                ))
+            }
         },
     };
     Ok((ip, bits))
@@ -167,7 +175,10 @@ mod tests {
             (&["10.0.0.0/33"][..], 0),
             (&["::/129"][..], 0),
         ] {
-            assert_eq!(TrustedProxies::parse(bad.iter().copied()).unwrap_err().0, index);
+            assert_eq!(
+                TrustedProxies::parse(bad.iter().copied()).unwrap_err().0,
+                index
+            );
         }
     }
 
@@ -176,13 +187,16 @@ mod tests {
         let trusted = proxies(&["127.0.0.1", "10.0.0.0/8"]);
         let peer = addr("127.0.0.1:5000");
         let client = |values: &[&str]| trusted.client(peer, values.iter().copied());
-        assert_eq!(client(&["203.0.113.9"]), addr("203.0.113.9:0"));
+        assert_eq!(client(&["203.0.113.9"]), addr("203.0.113.9:5000"));
         // The client's own (forged) entries are left of the real one.
-        assert_eq!(client(&["1.2.3.4, 203.0.113.9"]), addr("203.0.113.9:0"));
+        assert_eq!(client(&["1.2.3.4, 203.0.113.9"]), addr("203.0.113.9:5000"));
         // Trusted hops are skipped, over several header lines.
-        assert_eq!(client(&["198.51.100.1", "203.0.113.9, 10.0.0.5"]), addr("203.0.113.9:0"));
+        assert_eq!(
+            client(&["198.51.100.1", "203.0.113.9, 10.0.0.5"]),
+            addr("203.0.113.9:5000")
+        );
         // Garbage stops the walk: the last address believed is the client.
-        assert_eq!(client(&["garbage, 10.0.0.5"]), addr("10.0.0.5:0"));
+        assert_eq!(client(&["garbage, 10.0.0.5"]), addr("10.0.0.5:5000"));
         assert_eq!(client(&["garbage"]), peer);
         assert_eq!(client(&[]), peer);
     }
@@ -192,7 +206,10 @@ mod tests {
         let trusted = proxies(&["127.0.0.2"]);
         let peer = addr("127.0.0.1:5000");
         assert_eq!(trusted.client(peer, ["203.0.113.9"].into_iter()), peer);
-        assert_eq!(TrustedProxies::default().client(peer, ["203.0.113.9"].into_iter()), peer);
+        assert_eq!(
+            TrustedProxies::default().client(peer, ["203.0.113.9"].into_iter()),
+            peer
+        );
         assert_eq!(trusted.client(None, ["203.0.113.9"].into_iter()), None);
     }
 }

@@ -10,7 +10,10 @@ pub enum UpstreamError {
     Connect(String),
     /// The TLS handshake failed over a certificate (theirs or ours): what it means to an
     /// operator, and rustls's own words.
-    Tls { meaning: &'static str, detail: String },
+    Tls {
+        meaning: &'static str,
+        detail: String,
+    },
     /// No answer within `cache.pool_timeout_secs`.
     Timeout,
     /// A non-success HTTP status other than 401/403.

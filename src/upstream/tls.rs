@@ -15,7 +15,10 @@ use crate::config::EndpointTls;
 pub fn tls_config(tls: &EndpointTls) -> TlsConfig {
     let mut builder = TlsConfig::builder();
     if !tls.ca_certs.is_empty() {
-        let own = tls.ca_certs.iter().map(|der| Certificate::from_der(der).to_owned());
+        let own = tls
+            .ca_certs
+            .iter()
+            .map(|der| Certificate::from_der(der).to_owned());
         let roots: Vec<Certificate<'static>> = if tls.ca_only {
             own.collect()
         } else {
@@ -46,10 +49,13 @@ pub fn tls_config(tls: &EndpointTls) -> TlsConfig {
 /// What a TLS failure means to an operator, when it is about the endpoint's certificate or
 /// ours; `None` for other TLS failures (the plain rustls text is shown for those).
 pub fn refusal(error: &ureq::Error) -> Option<&'static str> {
-    let ureq::Error::Rustls(error) = error else {
-        return None;
-    };
     use rustls::{AlertDescription, CertificateError, Error};
+    // ureq passes rustls's error on as its own, or inside the I/O error of a read or write.
+    let error = match error {
+        ureq::Error::Rustls(error) => error,
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<Error>()?,
+        _ => return None,
+    };
     Some(match error {
         Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
             "its certificate is not signed by a trusted CA (set upstream.ca_cert_path to the farm's CA)"
