@@ -375,6 +375,60 @@ mod tests {
         UpstreamClient::new(&settings, Duration::from_secs(5), 1)
     }
 
+    #[test]
+    fn every_call_names_the_site_in_x_miner() {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let mut heads = Vec::new();
+            for answer in [
+                r#"{"jsonrpc":"2.0","result":{"height":7,"base_target":5,"generation_signature":"ab","block_hash":"cd"},"id":1}"#,
+                r#"{"jsonrpc":"2.0","result":{"raw_quality":9,"poc_time":3},"id":2}"#,
+            ] {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut head = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = n.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line.to_ascii_lowercase());
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let _ = reader.get_mut().write_all(&http_answer("", answer));
+                heads.push(head);
+            }
+            heads
+        });
+        let client = client_for(url);
+        client.get_mining_info().unwrap();
+        let submission = NonceSubmission {
+            block_hash: "cd".into(),
+            height: 7,
+            generation_signature: "ab".into(),
+            base_target: 5,
+            account_id: "0".repeat(40),
+            seed: "ab".repeat(32),
+            nonce: 1,
+            compression: 1,
+            raw_quality: 9,
+        };
+        client.submit_nonce(&submission).unwrap();
+        let heads = server.join().unwrap();
+        assert_eq!(heads.len(), 2);
+        for head in heads {
+            assert!(head.contains("\r\nx-miner: test-site\r\n"), "{head}");
+        }
+    }
+
     fn http_answer(extra_head: &str, body: &str) -> Vec<u8> {
         format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{extra_head}\

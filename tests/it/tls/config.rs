@@ -146,6 +146,13 @@ fn bad_certificate_and_key_files_are_errors_naming_the_key() {
 }
 
 #[test]
+fn the_site_name_defaults_to_the_host_name() {
+    let config = from_yaml_str("upstream:\n  url: http://127.0.0.1:9/\n").unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(config.upstream.site_name, host.trim());
+}
+
+#[test]
 fn the_reference_layout_takes_the_same_keys_and_check_reports_a_bad_file() {
     let dir = TempDir::new("tls-check");
     let ca = Ca::new("farm CA");
