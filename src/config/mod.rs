@@ -146,7 +146,7 @@ pub struct ClientIdentity {
     pub key_path: PathBuf,
     /// The certificate chain, leaf first (DER).
     pub chain: Vec<Vec<u8>>,
-    /// The key file's PEM text (holds a private key).
+    /// The key file's PEM text: a private key rustls can sign with, the chain's leaf's key.
     pub key_pem: Vec<u8>,
 }
 

@@ -78,7 +78,7 @@ fn client_identity(section: &Section) -> Result<Option<ClientIdentity>, ConfigEr
     let chain =
         certificates(&cert_path).map_err(|rule| invalid(section, "client_cert_path", rule))?;
     let key_pem =
-        private_key(&key_path).map_err(|rule| invalid(section, "client_key_path", rule))?;
+        private_key(&key_path, &chain).map_err(|rule| invalid(section, "client_key_path", rule))?;
     Ok(Some(ClientIdentity {
         cert_path,
         key_path,
@@ -122,14 +122,27 @@ fn certificates(path: &Path) -> Result<Vec<Vec<u8>>, String> {
     Ok(certs)
 }
 
-/// The PEM text of the file's private key, checked to parse.
-fn private_key(path: &Path) -> Result<Vec<u8>, String> {
+/// The PEM text of the file's private key, checked to be one rustls can sign with and to belong
+/// to the first certificate of `chain`.
+fn private_key(path: &Path, chain: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let text = read(path)?;
-    let has_key = parse_pem(&text).any(|item| matches!(item, Ok(PemItem::PrivateKey(_))));
-    if !has_key {
-        return Err(format!("{}: holds no PEM private key", shown(path)));
+    let key = PrivateKeyDer::from_pem_slice(&text)
+        .map_err(|_| format!("{}: holds no PEM private key", shown(path)))?;
+    let chain = chain
+        .iter()
+        .map(|der| CertificateDer::from(der.clone()))
+        .collect();
+    let provider = rustls::crypto::ring::default_provider();
+    match rustls::sign::CertifiedKey::from_der(chain, key, &provider) {
+        Ok(_) => Ok(text),
+        Err(rustls::Error::InconsistentKeys(_)) => Err(format!(
+            "{}: not the key of the certificate in `client_cert_path`",
+            shown(path)
+        )),
+        Err(e) => Err(format!("{}: not a usable private key ({e})", shown(path))),
     }
-    Ok(text)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, String> {

@@ -3,9 +3,8 @@
 //!
 //! A farm's own CA is added to the public web roots (Mozilla's, as ureq uses by default), or
 //! replaces them with `ca_only`; a client certificate is shown when one is configured. The
-//! certificate files were read and checked with the configuration, so building this cannot fail
-//! on them; a key that rustls cannot use shows at the first connection, as an upstream error.
-//! Nothing here connects or keeps state.
+//! certificate and key files were read and checked with the configuration (the key against its
+//! certificate too), so building this cannot fail on them. Nothing here connects or keeps state.
 
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig};
 
@@ -37,8 +36,8 @@ pub fn tls_config(tls: &EndpointTls) -> TlsConfig {
             .iter()
             .map(|der| Certificate::from_der(der).to_owned())
             .collect();
-        // The key parsed when the configuration was loaded; should it not now, the endpoint sees
-        // no client certificate and refuses the connection, which is logged.
+        // The key was checked when the configuration was loaded; were it unusable now, the
+        // endpoint would see no client certificate and refuse the connection, which is logged.
         if let Some(key) = key {
             builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
         }
@@ -66,9 +65,11 @@ pub fn refusal(error: &ureq::Error) -> Option<&'static str> {
             "its certificate is not for this host name"
         }
         Error::InvalidCertificate(_) => "its certificate is not acceptable",
-        Error::AlertReceived(AlertDescription::CertificateRequired)
-        | Error::AlertReceived(AlertDescription::HandshakeFailure) => {
-            "it asked for a client certificate and got none it accepts (upstream.client_cert_path)"
+        Error::AlertReceived(AlertDescription::CertificateRequired) => {
+            "it asks for a client certificate (upstream.client_cert_path)"
+        }
+        Error::AlertReceived(AlertDescription::HandshakeFailure) => {
+            "it ended the handshake (no TLS version or cipher in common, or a client certificate missing)"
         }
         Error::AlertReceived(AlertDescription::UnknownCA | AlertDescription::BadCertificate) => {
             "it refused our client certificate"

@@ -27,6 +27,7 @@ fn bad_certificate_and_key_files_are_errors_naming_the_key() {
     let ca_path = ca.write(dir.path(), "ca.crt");
     let (cert, key) = ca.client("edge").write(dir.path(), "edge");
     let (expired, _) = ca.expired_client().write(dir.path(), "expired");
+    let (_, other_key) = ca.client("other").write(dir.path(), "other");
     let (future, _) = ca.future_client().write(dir.path(), "future");
     let garbage = write(dir.path(), "garbage.pem", "this is not a certificate\n");
     let broken = write(
