@@ -4,9 +4,10 @@
 //! arriving stay within budget). Each worker first checks the head (`framing`; a refused request
 //! is answered and its connection cut off by `refuse`), then turns the request
 //! into an [`HttpRequest`], calls the handler — a plain `Fn(HttpRequest) -> HttpResponse` that
-//! never sees a socket — under `catch_unwind`, and writes the answer. One panicking request costs
-//! that request a 500, never a worker. Used twice: for miners (`handlers`) and for the dashboard
-//! (`dashboard`).
+//! never sees a socket — under `catch_unwind`, and writes the answer. One panicking request
+//! costs that request a 500, never a worker. Behind a trusted reverse proxy the request's client
+//! is the one its `X-Forwarded-For` names (`forwarded`). Used twice: for miners (`handlers`) and
+//! for the dashboard (`dashboard`).
 //!
 //! It does not know JSON-RPC, authentication or statistics: that is the handler's business.
 
