@@ -90,6 +90,11 @@ fn bad_certificate_and_key_files_are_errors_naming_the_key() {
             "holds no PEM private key",
         ),
         (
+            format!("{cert_line}  client_key_path: {}\n", other_key.display()),
+            "upstream.client_key_path",
+            "not the key of the certificate",
+        ),
+        (
             cert_line.clone(),
             "upstream.client_cert_path",
             "needs `client_key_path`",
