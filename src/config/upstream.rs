@@ -10,6 +10,7 @@ use super::defaults;
 use super::error::{ConfigError, Problem};
 use super::load::credentials;
 use super::section::Section;
+use super::tls::endpoint_tls;
 use super::url::{check_host, check_url, url_from_parts};
 use super::{SubmissionMode, UpstreamAuth, UpstreamSettings};
 
@@ -24,6 +25,8 @@ pub(crate) fn upstream_settings(
     let url = upstream_url(upstream)?;
     let auth = upstream_auth(upstream, rpc_auth)?;
     let name = upstream_name(upstream)?;
+    let site_name = site_name(upstream)?;
+    let tls = endpoint_tls(upstream, &url)?;
     let submission_mode = match upstream.choice("submission_mode", &["pool", "wallet"])? {
         Some("wallet") => SubmissionMode::Wallet,
         _ => SubmissionMode::Pool,
@@ -48,7 +51,47 @@ pub(crate) fn upstream_settings(
         verify_submissions,
         retry_backoff,
         forward_connections: usize::try_from(forward_connections).unwrap_or(1),
+        site_name,
+        tls,
     })
+}
+
+/// `site_name`, or the host name: it travels as an HTTP header value, so it must be one.
+fn site_name(upstream: &Section) -> Result<String, ConfigError> {
+    let Some(name) = upstream.text("site_name")? else {
+        return Ok(host_name()
+            .filter(|name| is_site_name(name))
+            .unwrap_or_else(|| defaults::SITE_NAME.to_owned()));
+    };
+    if !is_site_name(name) {
+        let rule = format!(
+            "must be 1 to {} printable ASCII characters (it is sent as the `X-Miner` header)",
+            defaults::MAX_SITE_NAME_CHARS
+        );
+        return Err(ConfigError::invalid(upstream.path_of("site_name"), rule));
+    }
+    Ok(name.to_owned())
+}
+
+/// Printable ASCII, no edge spaces, short enough for the upstream to keep it whole.
+fn is_site_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= defaults::MAX_SITE_NAME_CHARS
+        && name.trim() == name
+        && name.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+/// This machine's host name, when the system gives one as UTF-8.
+fn host_name() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length, which is what is passed.
+    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|b| *b == 0)?;
+    let name = std::str::from_utf8(buffer.get(..end)?).ok()?;
+    Some(name.to_owned())
 }
 
 fn upstream_name(upstream: &Section) -> Result<String, ConfigError> {

@@ -1,13 +1,15 @@
 //! Talking to the one upstream pool or wallet node over JSON-RPC (blocking ureq calls).
 //!
 //! `error` says what can go wrong and whether a retry can help. The client itself lives in
-//! `client`; `resolver` keeps name lookups (and their threads) off the per-call path. Other
+//! `client`; `resolver` keeps name lookups (and their threads) off the per-call path; `tls`
+//! turns an endpoint's TLS settings into ureq's. Other
 //! stages depend only on the [`SubmitUpstream`] trait so they can be tested against an
 //! in-memory double.
 
 pub mod client;
 pub mod error;
 pub mod resolver;
+pub mod tls;
 
 pub use client::{MiningInfo, UpstreamClient};
 pub use error::UpstreamError;

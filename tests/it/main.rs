@@ -22,3 +22,4 @@ mod service;
 mod stats;
 mod store;
 mod submit;
+mod tls;
