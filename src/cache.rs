@@ -249,6 +249,7 @@ impl Poller {
             UpstreamError::Unauthorized { .. } => {
                 log::error!("{error}: check the upstream credentials; {serving}")
             }
+            UpstreamError::Tls { .. } => log::error!("{error}; {serving}"),
             _ => log::warn!("{error}; {serving}"),
         }
     }

@@ -352,6 +352,7 @@ fn server_config(
 ) -> ServerConfig {
     let mut server = ServerConfig::new(name, addr, workers);
     server.head_limits = config.server.head_limits;
+    server.trusted_proxies = config.server.trusted_proxies.clone();
     server.refusals = http.refusals.clone();
     server.counters = http.counters.clone();
     server

@@ -30,10 +30,17 @@ pub const HEADER_FIELDS_RANGE: (u64, u64) = (8, 10_000);
 /// Accepted range of `server.max_head_bytes`.
 pub const HEAD_BYTES_RANGE: (u64, u64) = (1024, 4 << 20);
 
+/// Most entries `server.trusted_proxies` may list (empty by default: no header is believed).
+pub const MAX_TRUSTED_PROXIES: usize = 64;
+
 /// `upstream.name`.
 pub const UPSTREAM_NAME: &str = "primary-pool";
 /// Longest accepted `upstream.name`, in characters.
 pub const MAX_UPSTREAM_NAME_CHARS: usize = 100;
+/// `upstream.site_name` when the host name is not usable as one.
+pub const SITE_NAME: &str = "pocx_aggregator";
+/// Longest accepted `upstream.site_name`: what an upstream aggregator keeps of an `X-Miner`.
+pub const MAX_SITE_NAME_CHARS: usize = 64;
 /// `upstream.rpc_host` when only `rpc_port` or `rpc_transport` is given.
 pub const RPC_HOST: &str = "127.0.0.1";
 /// `upstream.rpc_port` when only `rpc_host` or `rpc_transport` is given.

@@ -21,7 +21,7 @@ use super::upstream::upstream_settings;
 use super::url::check_url;
 use super::{
     AlertSettings, BasicCredentials, CacheSettings, Config, DashboardSettings, DatabaseSettings,
-    HeadLimits, LoggingSettings, ServerSettings, Webhook, WebhookFormat,
+    HeadLimits, LoggingSettings, ServerSettings, TrustedProxies, Webhook, WebhookFormat,
 };
 
 /// Reads and checks the configuration file at `path`.
@@ -230,7 +230,18 @@ fn server_settings(
         stats_on_miner_port: server
             .bool("stats_on_miner_port")?
             .unwrap_or(!dashboard_enabled),
+        trusted_proxies: trusted_proxies(server)?,
         head_limits: head_limits(server)?,
+    })
+}
+
+/// `server.trusted_proxies`: a list of IP addresses and CIDR networks.
+fn trusted_proxies(server: &Section) -> Result<TrustedProxies, ConfigError> {
+    let key = "trusted_proxies";
+    let entries = server.string_list(key, defaults::MAX_TRUSTED_PROXIES)?;
+    TrustedProxies::parse(entries.unwrap_or_default()).map_err(|(index, rule): (usize, String)| {
+        let path = format!("{}[{index}]", server.path_of(key));
+        ConfigError::invalid(path, printable(&rule))
     })
 }
 

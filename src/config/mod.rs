@@ -3,13 +3,14 @@
 //! Two YAML layouts fill it: the seed's (`listen_address`, `upstream.url`, …) and the one existing
 //! PoCX aggregator users already have (`server.listen_address`, `upstream.rpc_host`, …). The
 //! submodules read the YAML (`load`, `upstream`), check every value with its key path
-//! (`section`, `url`), report problems (`error`) and print the effective settings (`summary`);
-//! [`defaults`] names every default. This file declares what the rest of the program may rely
+//! (`section`, `url`, `tls` with `x509`), report problems (`error`) and print the effective
+//! settings (`summary`); [`defaults`] names every default. This file declares what the rest of the program may rely
 //! on: every value here is already checked.
 //!
-//! No channels and no threads: loading is a pure function of the file's text. It deliberately
-//! does not touch the network, the database or the cookie file; those are checked by the parts
-//! that use them, at run time.
+//! No channels and no threads: loading is a function of the file's text and of the TLS
+//! certificate and key files it names (`tls` reads them, so `--check` reports a bad one). It
+//! deliberately does not touch the network, the database or the cookie file; those are checked
+//! by the parts that use them, at run time.
 
 pub mod defaults;
 mod error;
@@ -17,8 +18,10 @@ mod load;
 mod schema;
 mod section;
 mod summary;
+mod tls;
 mod upstream;
 mod url;
+mod x509;
 
 #[cfg(test)]
 mod tests;
@@ -32,6 +35,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::server::HeadLimits;
+pub use crate::server::TrustedProxies;
 
 /// A fully validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,6 +65,8 @@ pub struct ServerSettings {
     pub max_connections_per_ip: Option<u32>,
     /// Serve `/stats` and `/metrics` on the miner port too. Default: only when the dashboard is off.
     pub stats_on_miner_port: bool,
+    /// Peers whose `X-Forwarded-For` names the client (a TLS proxy in front); default none.
+    pub trusted_proxies: TrustedProxies,
     /// Request-head limits of both ports (`max_request_line_bytes`, `max_header_field_bytes`,
     /// `max_header_fields`, `max_head_bytes`).
     pub head_limits: HeadLimits,
@@ -120,6 +126,10 @@ pub struct UpstreamSettings {
     pub failover_after: u32,
     /// How long the primary must have answered before it is made active again.
     pub failback: Duration,
+    /// Sent as `X-Miner` on every upstream call, so an upstream aggregator names this site
+    /// (default: the host name).
+    pub site_name: String,
+    pub tls: EndpointTls,
 }
 
 /// One backup endpoint: an address and its own credentials, like the primary's.
@@ -127,6 +137,41 @@ pub struct UpstreamSettings {
 pub struct UpstreamEndpoint {
     pub url: String,
     pub auth: UpstreamAuth,
+}
+
+/// The TLS settings of one upstream endpoint, its files already read and checked.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EndpointTls {
+    /// `ca_cert_path`, when set.
+    pub ca_cert_path: Option<PathBuf>,
+    /// The certificates of `ca_cert_path` (DER, file order): roots trusted for this endpoint.
+    pub ca_certs: Vec<Vec<u8>>,
+    /// `ca_only`: trust `ca_certs` alone, not the public web roots.
+    pub ca_only: bool,
+    /// `client_cert_path` + `client_key_path`, for mutual TLS.
+    pub client: Option<ClientIdentity>,
+}
+
+/// The certificate and key this aggregator shows an endpoint that asks for one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+    /// The certificate chain, leaf first (DER).
+    pub chain: Vec<Vec<u8>>,
+    /// The key file's PEM text: a private key rustls can sign with, the chain's leaf's key.
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    /// The key never appears, only where it was read from.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIdentity")
+            .field("cert_path", &self.cert_path)
+            .field("key_path", &self.key_path)
+            .field("chain_len", &self.chain.len())
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

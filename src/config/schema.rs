@@ -27,6 +27,7 @@ pub(crate) const SERVER: &[&str] = &[
     "max_header_field_bytes",
     "max_header_fields",
     "max_head_bytes",
+    "trusted_proxies",
 ];
 
 pub(crate) const SERVER_AUTH: &[&str] = &["enabled", "basic_auth"];
@@ -42,6 +43,11 @@ pub(crate) const UPSTREAM: &[&str] = &[
     "verify_submissions",
     "retry_backoff_secs",
     "forward_connections",
+    "site_name",
+    "ca_cert_path",
+    "ca_only",
+    "client_cert_path",
+    "client_key_path",
     "rpc_transport",
     "rpc_host",
     "rpc_port",

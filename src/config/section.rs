@@ -129,11 +129,42 @@ impl<'a> Section<'a> {
         (min, max): (u64, u64),
         max_len: usize,
     ) -> Result<Option<Vec<u64>>, ConfigError> {
+        self.list(key, max_len, "a list of whole numbers", |path, item| {
+            whole_number(path, item, min, max)
+        })
+    }
+
+    /// A list of strings, at most `max_len` long.
+    pub(crate) fn string_list(
+        &self,
+        key: &str,
+        max_len: usize,
+    ) -> Result<Option<Vec<&'a str>>, ConfigError> {
+        self.list(key, max_len, "a list of strings", |path, item| match item {
+            Value::String(text) => Ok(text.as_str()),
+            other => Err(ConfigError::key(
+                path,
+                Problem::WrongType {
+                    expected: "a string",
+                    found: type_name(other),
+                },
+            )),
+        })
+    }
+
+    /// A list at most `max_len` long, each item read by `item` with its path (`key[index]`).
+    pub(crate) fn list<T>(
+        &self,
+        key: &str,
+        max_len: usize,
+        expected: &'static str,
+        item: impl Fn(&str, &'a Value) -> Result<T, ConfigError>,
+    ) -> Result<Option<Vec<T>>, ConfigError> {
         let path = self.path_of(key);
         let items = match self.value(key) {
             None => return Ok(None),
             Some(Value::Sequence(items)) => items,
-            Some(other) => return Err(self.wrong_type(key, "a list of whole numbers", other)),
+            Some(other) => return Err(self.wrong_type(key, expected, other)),
         };
         if items.len() > max_len {
             let rule = format!("must have at most {max_len} entries");
@@ -142,36 +173,12 @@ impl<'a> Section<'a> {
         items
             .iter()
             .enumerate()
-            .map(|(index, item)| whole_number(&format!("{path}[{index}]"), item, min, max))
-            .collect::<Result<Vec<u64>, ConfigError>>()
+            .map(|(index, value)| item(&format!("{path}[{index}]"), value))
+            .collect::<Result<Vec<T>, ConfigError>>()
             .map(Some)
     }
 
-    /// The entries of the list under `key` with their paths (`key[0]`, …), at most `max_len`;
-    /// empty when the key is absent or null.
-    pub(crate) fn list(
-        &self,
-        key: &str,
-        max_len: usize,
-    ) -> Result<Vec<(String, &'a Value)>, ConfigError> {
-        let path = self.path_of(key);
-        let items = match self.value(key) {
-            None => return Ok(Vec::new()),
-            Some(Value::Sequence(items)) => items,
-            Some(other) => return Err(self.wrong_type(key, "a list", other)),
-        };
-        if items.len() > max_len {
-            let rule = format!("must have at most {max_len} entries");
-            return Err(ConfigError::invalid(path, rule));
-        }
-        Ok(items
-            .iter()
-            .enumerate()
-            .map(|(index, item)| (format!("{path}[{index}]"), item))
-            .collect())
-    }
-
-    /// A list entry (from [`Section::list`]) read as a mapping of `known` keys.
+    /// A list item (see [`Section::list`]) read as a mapping of `known` keys.
     pub(crate) fn entry(
         path: String,
         value: &'a Value,

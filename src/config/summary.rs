@@ -9,6 +9,11 @@ use std::time::Duration;
 use super::url::{mask_url, mask_webhook_url};
 use super::{BasicCredentials, Config, UpstreamAuth};
 
+/// A file's path, or `none`.
+fn shown(path: Option<&std::path::Path>) -> String {
+    path.map_or_else(|| "none".to_string(), |p| p.display().to_string())
+}
+
 /// What every secret prints as.
 const MASK: &str = "***";
 
@@ -47,6 +52,11 @@ impl Config {
         );
         line("server.max_header_fields", head.max_fields.to_string());
         line("server.max_head_bytes", head.max_head.to_string());
+        let proxies = server.trusted_proxies.entries();
+        line(
+            "server.trusted_proxies",
+            format!("[{}]", proxies.join(", ")),
+        );
 
         let upstream = &self.upstream;
         line("upstream.name", upstream.name.clone());
@@ -84,6 +94,17 @@ impl Config {
             upstream.failover_after.to_string(),
         );
         line("upstream.failback_secs", secs(upstream.failback));
+        line("upstream.site_name", upstream.site_name.clone());
+        let tls = &upstream.tls;
+        line("upstream.ca_cert_path", shown(tls.ca_cert_path.as_deref()));
+        line("upstream.ca_only", tls.ca_only.to_string());
+        let client = tls.client.as_ref();
+        let cert = client.map(|c| c.cert_path.as_path());
+        line("upstream.client_cert_path", shown(cert));
+        line(
+            "upstream.client_key_path",
+            shown(client.map(|c| c.key_path.as_path())),
+        );
 
         let cache = &self.cache;
         line("cache.mining_info_ttl_secs", secs(cache.mining_info_ttl));

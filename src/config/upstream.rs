@@ -10,6 +10,7 @@ use super::defaults;
 use super::error::{ConfigError, Problem};
 use super::load::credentials;
 use super::section::Section;
+use super::tls::endpoint_tls;
 use super::url::{check_host, check_url, url_from_parts};
 use super::{schema, SubmissionMode, UpstreamAuth, UpstreamEndpoint, UpstreamSettings};
 
@@ -24,6 +25,7 @@ pub(crate) fn upstream_settings(
     let url = upstream_url(upstream)?;
     let auth = upstream_auth(upstream, rpc_auth)?;
     let name = upstream_name(upstream)?;
+    let site_name = site_name(upstream)?;
     let submission_mode = match upstream.choice("submission_mode", &["pool", "wallet"])? {
         Some("wallet") => SubmissionMode::Wallet,
         _ => SubmissionMode::Pool,
@@ -41,6 +43,14 @@ pub(crate) fn upstream_settings(
         .uint("forward_connections", 1, max_connections)?
         .unwrap_or(defaults::FORWARD_CONNECTIONS);
     let backups = backup_endpoints(upstream, &url)?;
+    // The TLS keys serve every https:// endpoint, the primary's or a backup's.
+    let https = std::iter::once(url.as_str())
+        .chain(backups.iter().map(|backup| backup.url.as_str()))
+        .find(|url| {
+            url.get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        });
+    let tls = endpoint_tls(upstream, https.unwrap_or(&url))?;
     let failover_after = upstream
         .uint("failover_after", 1, defaults::MAX_FAILOVER_AFTER)?
         .unwrap_or(defaults::FAILOVER_AFTER);
@@ -58,6 +68,8 @@ pub(crate) fn upstream_settings(
         verify_submissions,
         retry_backoff,
         forward_connections: usize::try_from(forward_connections).unwrap_or(1),
+        site_name,
+        tls,
     })
 }
 
@@ -67,41 +79,84 @@ fn backup_endpoints(
     upstream: &Section,
     primary: &str,
 ) -> Result<Vec<UpstreamEndpoint>, ConfigError> {
-    let mut backups: Vec<UpstreamEndpoint> = Vec::new();
-    for (path, value) in upstream.list("backup_urls", defaults::MAX_BACKUPS)? {
-        let (url_path, endpoint) = match value {
-            serde_yaml::Value::String(url) => {
-                check_url(url).map_err(|rule| ConfigError::invalid(path.clone(), rule))?;
-                let auth = UpstreamAuth::None;
-                (
-                    path,
-                    UpstreamEndpoint {
-                        url: url.clone(),
-                        auth,
-                    },
-                )
-            }
-            _ => {
-                let entry = Section::entry(path, value, schema::BACKUP)?;
-                let rpc_auth = entry.section("rpc_auth", schema::RPC_AUTH)?;
-                let url = entry.text("url")?.ok_or_else(|| {
-                    let problem = Problem::Required { hint: None };
-                    ConfigError::key(entry.path_of("url"), problem)
-                })?;
-                check_url(url).map_err(|rule| ConfigError::invalid(entry.path_of("url"), rule))?;
-                let auth = upstream_auth(&entry, &rpc_auth)?;
-                let url = url.to_owned();
-                (entry.path_of("url"), UpstreamEndpoint { url, auth })
-            }
-        };
-        let repeated = endpoint.url == primary || backups.iter().any(|b| b.url == endpoint.url);
-        if repeated {
+    let read = |path: &str, value| backup_endpoint(path, value);
+    let backups = upstream
+        .list("backup_urls", defaults::MAX_BACKUPS, "a list", read)?
+        .unwrap_or_default();
+    for (index, (url_path, endpoint)) in backups.iter().enumerate() {
+        let earlier = backups.get(..index).unwrap_or_default();
+        if endpoint.url == primary || earlier.iter().any(|(_, b)| b.url == endpoint.url) {
             let rule = "repeats an endpoint listed before it";
-            return Err(ConfigError::invalid(url_path, rule));
+            return Err(ConfigError::invalid(url_path.clone(), rule));
         }
-        backups.push(endpoint);
     }
-    Ok(backups)
+    Ok(backups.into_iter().map(|(_, endpoint)| endpoint).collect())
+}
+
+/// One `backup_urls` entry and the path of its URL.
+fn backup_endpoint(
+    path: &str,
+    value: &serde_yaml::Value,
+) -> Result<(String, UpstreamEndpoint), ConfigError> {
+    if let serde_yaml::Value::String(url) = value {
+        check_url(url).map_err(|rule| ConfigError::invalid(path, rule))?;
+        let auth = UpstreamAuth::None;
+        return Ok((
+            path.to_owned(),
+            UpstreamEndpoint {
+                url: url.clone(),
+                auth,
+            },
+        ));
+    }
+    let entry = Section::entry(path.to_owned(), value, schema::BACKUP)?;
+    let rpc_auth = entry.section("rpc_auth", schema::RPC_AUTH)?;
+    let url_path = entry.path_of("url");
+    let url = entry
+        .text("url")?
+        .ok_or_else(|| ConfigError::key(url_path.clone(), Problem::Required { hint: None }))?;
+    check_url(url).map_err(|rule| ConfigError::invalid(url_path.clone(), rule))?;
+    let auth = upstream_auth(&entry, &rpc_auth)?;
+    let url = url.to_owned();
+    Ok((url_path, UpstreamEndpoint { url, auth }))
+}
+
+/// `site_name`, or the host name: it travels as an HTTP header value, so it must be one.
+fn site_name(upstream: &Section) -> Result<String, ConfigError> {
+    let Some(name) = upstream.text("site_name")? else {
+        return Ok(host_name()
+            .filter(|name| is_site_name(name))
+            .unwrap_or_else(|| defaults::SITE_NAME.to_owned()));
+    };
+    if !is_site_name(name) {
+        let rule = format!(
+            "must be 1 to {} printable ASCII characters (it is sent as the `X-Miner` header)",
+            defaults::MAX_SITE_NAME_CHARS
+        );
+        return Err(ConfigError::invalid(upstream.path_of("site_name"), rule));
+    }
+    Ok(name.to_owned())
+}
+
+/// Printable ASCII, no edge spaces, short enough for the upstream to keep it whole.
+fn is_site_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= defaults::MAX_SITE_NAME_CHARS
+        && name.trim() == name
+        && name.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+/// This machine's host name, when the system gives one as UTF-8.
+fn host_name() -> Option<String> {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length, which is what is passed.
+    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buffer.iter().position(|b| *b == 0)?;
+    let name = std::str::from_utf8(buffer.get(..end)?).ok()?;
+    Some(name.to_owned())
 }
 
 fn upstream_name(upstream: &Section) -> Result<String, ConfigError> {

@@ -4,13 +4,15 @@
 //! arriving stay within budget). Each worker first checks the head (`framing`; a refused request
 //! is answered and its connection cut off by `refuse`), then turns the request
 //! into an [`HttpRequest`], calls the handler — a plain `Fn(HttpRequest) -> HttpResponse` that
-//! never sees a socket — under `catch_unwind`, and writes the answer. One panicking request costs
-//! that request a 500, never a worker. Used twice: for miners (`handlers`) and for the dashboard
-//! (`dashboard`).
+//! never sees a socket — under `catch_unwind`, and writes the answer. One panicking request
+//! costs that request a 500, never a worker. Behind a trusted reverse proxy the request's client
+//! is the one its `X-Forwarded-For` names (`forwarded`). Used twice: for miners (`handlers`) and
+//! for the dashboard (`dashboard`).
 //!
 //! It does not know JSON-RPC, authentication or statistics: that is the handler's business.
 
 mod cut;
+mod forwarded;
 mod framing;
 mod guard;
 mod listener;
@@ -20,6 +22,7 @@ mod slow_lane;
 mod sockets;
 mod wire;
 
+pub use forwarded::TrustedProxies;
 pub use framing::HeadLimits;
 pub use refusals::{Refusal, RefusalCounts};
 
@@ -42,6 +45,9 @@ use slow_lane::SlowLane;
 pub(crate) use wire::reason_phrase;
 use wire::ReadFailure;
 
+/// Header fields searched for `X-Forwarded-For` (as many as a request is turned into).
+const MAX_FORWARDED_HEADERS: usize = 64;
+
 /// What a server runs for each request.
 pub type Handler = Arc<dyn Fn(HttpRequest) -> HttpResponse + Send + Sync>;
 
@@ -60,6 +66,8 @@ pub struct ServerConfig {
     pub refusals: Arc<RefusalCounts>,
     /// Where requests, panics and body read failures are counted (shared likewise).
     pub counters: Arc<ServerCounters>,
+    /// Peers whose `X-Forwarded-For` names the request's client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl ServerConfig {
@@ -73,6 +81,7 @@ impl ServerConfig {
             head_limits: HeadLimits::default(),
             refusals: Arc::default(),
             counters: Arc::default(),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -295,7 +304,10 @@ impl Worker {
             return;
         }
         let response = match read {
-            Ok(plain) => self.call_handler(plain),
+            Ok(mut plain) => {
+                plain.remote = self.client_of(plain.remote, plain.headers.iter());
+                self.call_handler(plain)
+            }
             Err(ReadFailure::TooLarge) => return,
             Err(ReadFailure::Io(e)) => {
                 self.counters.read_failures.fetch_add(1, Ordering::Relaxed);
@@ -324,7 +336,27 @@ impl Worker {
     }
 
     fn refuse(&self, request: tiny_http::Request, refusal: Refusal) {
-        refuse::refuse(&self.watch, request, refusal);
+        let headers = request.headers().iter();
+        let sent = headers.map(|h| (h.field.as_str().as_str(), h.value.as_str()));
+        let client = self.client_of(request.remote_addr().copied(), sent);
+        refuse::refuse(&self.watch, request, refusal, client);
+    }
+
+    /// The request's client: the peer, or whom a trusted proxy names in `X-Forwarded-For`.
+    fn client_of<'a>(
+        &self,
+        peer: Option<SocketAddr>,
+        headers: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Option<SocketAddr> {
+        let proxies = &self.config.trusted_proxies;
+        if proxies.is_empty() {
+            return peer;
+        }
+        let forwarded = headers
+            .take(MAX_FORWARDED_HEADERS)
+            .filter(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
+            .map(|(_, value)| value);
+        proxies.client(peer, forwarded)
     }
 }
 

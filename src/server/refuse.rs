@@ -12,17 +12,23 @@
 //! refusal by the worker that refuses.
 
 use std::io::Write;
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 
 use super::guard::Watch;
 use super::refusals::Refusal;
 use super::{sockets, wire};
 use crate::http::HttpResponse;
 
-/// Counts and logs the refusal, answers it and closes the connection.
-pub fn refuse(watch: &Watch, request: tiny_http::Request, refusal: Refusal) {
+/// Counts and logs the refusal (under `client`, the peer or whom a trusted proxy names), answers
+/// it and closes the connection.
+pub fn refuse(
+    watch: &Watch,
+    request: tiny_http::Request,
+    refusal: Refusal,
+    client: Option<SocketAddr>,
+) {
     let peer = request.remote_addr().copied();
-    watch.counts.record(watch.port, refusal, peer);
+    watch.counts.record(watch.port, refusal, client);
     let descriptors = peer.map_or_else(Vec::new, |peer| sockets::find(watch.listener, peer));
     for connection in &descriptors {
         sockets::shut(*connection, Shutdown::Read, None);

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::error::printable;
 use super::resolver::QuickResolver;
+use super::tls::{refusal, tls_config};
 use super::{SubmitUpstream, UpstreamError};
 use crate::auth::basic_header;
 use crate::config::{UpstreamAuth, UpstreamEndpoint, UpstreamSettings};
@@ -65,6 +66,8 @@ pub struct UpstreamClient {
     url: String,
     /// Bounds `get_mining_info` calls when shorter than the agent's timeout.
     poll_timeout: Option<Duration>,
+    /// `X-Miner` of every call: this site's name as the upstream shows it.
+    site_name: String,
     credentials: Credentials,
     next_id: AtomicU64,
 }
@@ -81,11 +84,13 @@ impl UpstreamClient {
             url: settings.url.clone(),
             auth: settings.auth.clone(),
         };
-        UpstreamClient::for_endpoint(&primary, timeout, connections)
+        UpstreamClient::for_endpoint(settings, &primary, timeout, connections)
     }
 
-    /// The client of one endpoint, primary or backup.
+    /// The client of one endpoint, primary or backup, with the site name and TLS settings
+    /// of `settings`.
     pub fn for_endpoint(
+        settings: &UpstreamSettings,
         endpoint: &UpstreamEndpoint,
         timeout: Duration,
         connections: usize,
@@ -99,6 +104,7 @@ impl UpstreamClient {
             .input_buffer_size(CONNECTION_BUFFER_BYTES)
             .output_buffer_size(CONNECTION_BUFFER_BYTES)
             .max_response_header_size(MAX_ANSWER_HEAD_BYTES)
+            .tls_config(tls_config(&settings.tls))
             .build();
         let credentials = match &endpoint.auth {
             UpstreamAuth::None => Credentials::None,
@@ -115,6 +121,7 @@ impl UpstreamClient {
             agent: QuickResolver::agent(config),
             url: endpoint.url.clone(),
             poll_timeout: None,
+            site_name: settings.site_name.clone(),
             credentials,
             next_id: AtomicU64::new(1),
         }
@@ -192,7 +199,8 @@ impl UpstreamClient {
         let mut request = self
             .agent
             .post(&self.url)
-            .header("Content-Type", "application/json");
+            .header("Content-Type", "application/json")
+            .header("X-Miner", &self.site_name);
         if let Some(timeout) = timeout {
             request = request.config().timeout_global(Some(timeout)).build();
         }
@@ -246,7 +254,13 @@ fn transport_error(error: ureq::Error) -> UpstreamError {
         ureq::Error::LargeResponseHeader(_, limit) => {
             UpstreamError::BadResponse(format!("answer head larger than {limit} bytes"))
         }
-        other => UpstreamError::Connect(other.to_string()),
+        other => match refusal(&other) {
+            Some(meaning) => UpstreamError::Tls {
+                meaning,
+                detail: printable(&other.to_string()),
+            },
+            None => UpstreamError::Connect(other.to_string()),
+        },
     }
 }
 
@@ -392,11 +406,63 @@ mod tests {
     }
 
     fn client_for(url: String) -> UpstreamClient {
-        let endpoint = UpstreamEndpoint {
-            url,
-            auth: UpstreamAuth::None,
+        let mut config = crate::config::Config::with_upstream_url(&url).unwrap();
+        config.upstream.site_name = "test-site".into();
+        UpstreamClient::new(&config.upstream, Duration::from_secs(5), 1)
+    }
+
+    #[test]
+    fn every_call_names_the_site_in_x_miner() {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let mut heads = Vec::new();
+            for answer in [
+                r#"{"jsonrpc":"2.0","result":{"height":7,"base_target":5,"generation_signature":"ab","block_hash":"cd"},"id":1}"#,
+                r#"{"jsonrpc":"2.0","result":{"raw_quality":9,"poc_time":3},"id":2}"#,
+            ] {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut head = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(n) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = n.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line.to_ascii_lowercase());
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let _ = reader.get_mut().write_all(&http_answer("", answer));
+                heads.push(head);
+            }
+            heads
+        });
+        let client = client_for(url);
+        client.get_mining_info().unwrap();
+        let submission = NonceSubmission {
+            block_hash: "cd".into(),
+            height: 7,
+            generation_signature: "ab".into(),
+            base_target: 5,
+            account_id: "0".repeat(40),
+            seed: "ab".repeat(32),
+            nonce: 1,
+            compression: 1,
+            raw_quality: 9,
         };
-        UpstreamClient::for_endpoint(&endpoint, Duration::from_secs(5), 1)
+        client.submit_nonce(&submission).unwrap();
+        let heads = server.join().unwrap();
+        assert_eq!(heads.len(), 2);
+        for head in heads {
+            assert!(head.contains("\r\nx-miner: test-site\r\n"), "{head}");
+        }
     }
 
     fn http_answer(extra_head: &str, body: &str) -> Vec<u8> {

@@ -55,7 +55,7 @@ impl Upstreams {
         let clients = endpoints
             .iter()
             .map(|endpoint| {
-                let client = UpstreamClient::for_endpoint(endpoint, timeout, connections);
+                let client = UpstreamClient::for_endpoint(settings, endpoint, timeout, connections);
                 match with_backups {
                     true => client.with_poll_timeout(poll_timeout),
                     false => client,

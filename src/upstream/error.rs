@@ -8,6 +8,12 @@ use crate::protocol::is_transient_code;
 pub enum UpstreamError {
     /// Could not connect, or the connection broke.
     Connect(String),
+    /// The TLS handshake failed over a certificate (theirs or ours): what it means to an
+    /// operator, and rustls's own words.
+    Tls {
+        meaning: &'static str,
+        detail: String,
+    },
     /// No answer within `cache.pool_timeout_secs`.
     Timeout,
     /// A non-success HTTP status other than 401/403.
@@ -31,9 +37,11 @@ impl UpstreamError {
     /// "busy" codes). Definitive answers (a rejection, bad credentials) are false.
     pub fn is_transient(&self) -> bool {
         match self {
-            UpstreamError::Connect(_) | UpstreamError::Timeout | UpstreamError::BadResponse(_) => {
-                true
-            }
+            // A certificate can be fixed on the other side while a submission waits.
+            UpstreamError::Connect(_)
+            | UpstreamError::Tls { .. }
+            | UpstreamError::Timeout
+            | UpstreamError::BadResponse(_) => true,
             UpstreamError::Http { status } => *status >= 500 || *status == 429,
             UpstreamError::Rpc { code, .. } => is_transient_code(*code),
             UpstreamError::Unauthorized { .. } | UpstreamError::Cookie(_) => false,
@@ -78,6 +86,9 @@ impl fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UpstreamError::Connect(e) => write!(f, "cannot reach upstream: {e}"),
+            UpstreamError::Tls { meaning, detail } => {
+                write!(f, "upstream refused over TLS: {meaning} ({detail})")
+            }
             UpstreamError::Timeout => write!(f, "upstream timed out"),
             UpstreamError::Http { status } => write!(f, "upstream answered http {status}"),
             UpstreamError::Unauthorized { status } => {

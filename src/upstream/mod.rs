@@ -3,7 +3,8 @@
 //!
 //! `error` says what can go wrong and whether a retry can help. The client of one endpoint
 //! lives in `client`; `endpoints` puts the endpoints together and `failover` decides which one
-//! is active; `resolver` keeps name lookups (and their threads) off the per-call path. Other
+//! is active; `resolver` keeps name lookups (and their threads) off the per-call path; `tls`
+//! turns an endpoint's TLS settings into ureq's. Other
 //! stages depend only on the [`SubmitUpstream`] trait so they can be tested against an
 //! in-memory double.
 
@@ -12,6 +13,7 @@ pub mod endpoints;
 pub mod error;
 pub mod failover;
 pub mod resolver;
+pub mod tls;
 
 pub use client::{MiningInfo, UpstreamClient};
 pub use endpoints::{Upstreams, UpstreamsView};

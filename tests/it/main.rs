@@ -23,3 +23,4 @@ mod service;
 mod stats;
 mod store;
 mod submit;
+mod tls;

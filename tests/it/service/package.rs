@@ -46,6 +46,11 @@ const SHIPPED: &[(&str, &str, u32)] = &[
         "usr/share/pocx_aggregator/grafana-dashboard.json",
         0o644,
     ),
+    (
+        "nginx-pocx_aggregator.conf",
+        "usr/share/doc/pocx-aggregator/examples/nginx-pocx_aggregator.conf",
+        0o644,
+    ),
 ];
 
 fn run(dir: &Path, program: &Path, args: &[&str]) -> Finished {
