@@ -1,9 +1,10 @@
 //! The cache-refresh thread: keeps the served mining info fresh.
 //!
-//! Polls the upstream every `refresh_interval`, or at once when a worker asks (a miner
-//! submitted for a height above ours). Each poll has two parts: the call and what it says
-//! about the upstream (`fetch`: latency, reachability, the upstream status in [`Stats`]), and,
-//! when it answered, publishing its info (`publish`): [`Rounds::advance`] serves it and moves
+//! Polls the active upstream endpoint every `refresh_interval`, or at once when a worker asks (a
+//! miner submitted for a height above ours), and the other endpoints less often (see
+//! [`Upstreams`], which also decides when to fail over). Each poll of the active endpoint has two
+//! parts: the call and what it says about the upstream (`fetch`: latency, reachability, the
+//! upstream status in [`Stats`]), and, when it answered, publishing its info (`publish`): [`Rounds::advance`] serves it and moves
 //! the round window in one step, and a new round goes to statistics and the store.
 //!
 //! In: refresh requests (crossbeam channel, each with a reply channel). Out: the served round
@@ -23,7 +24,7 @@ use crate::events::now_ms;
 use crate::filter::Rounds;
 use crate::stats::{Stats, UpstreamStatus};
 use crate::store::{StoreRow, StoreSender};
-use crate::upstream::{MiningInfo, UpstreamClient, UpstreamError};
+use crate::upstream::{MiningInfo, UpstreamError, Upstreams};
 
 /// Forced refreshes closer together than this are merged into one upstream call.
 const MIN_FORCED_GAP: Duration = Duration::from_millis(200);
@@ -69,9 +70,9 @@ pub struct CacheRefresher {
 }
 
 impl CacheRefresher {
-    /// Starts polling `client`; `upstream` names it (name and masked URL) in the status.
+    /// Starts polling `upstreams`; `upstream` names them (name and masked URL) in the status.
     pub fn start(
-        client: Arc<UpstreamClient>,
+        upstreams: Arc<Upstreams>,
         upstream: UpstreamStatus,
         interval: Duration,
         published: Published,
@@ -79,7 +80,8 @@ impl CacheRefresher {
         let (requests, request_rx) = bounded(256);
         let (stop, stop_rx) = bounded(1);
         let mut poller = Poller {
-            client,
+            upstreams,
+            polls: 0,
             status: upstream,
             published,
             in_outage: false,
@@ -122,7 +124,9 @@ impl Drop for CacheRefresher {
 }
 
 struct Poller {
-    client: Arc<UpstreamClient>,
+    upstreams: Arc<Upstreams>,
+    /// Polls of the active endpoint so far (the others are polled at some of them).
+    polls: u64,
     /// The upstream as the last poll left it.
     status: UpstreamStatus,
     published: Published,
@@ -163,20 +167,36 @@ impl Poller {
         }
     }
 
-    /// One upstream call and, when it answered, its info published; returns when it started.
+    /// One call to the active endpoint and, when it answered, its info published; when due,
+    /// a call to each of the others. Returns when it started. Only the active endpoint's
+    /// answers are published: endpoints are never mixed in one round.
     fn poll(&mut self) -> Instant {
         let started = Instant::now();
-        if let Some(info) = self.fetch() {
-            self.publish(&info);
+        self.poll_active();
+        self.polls = self.polls.wrapping_add(1);
+        for index in self.upstreams.others_due(self.polls) {
+            let _ = self.upstreams.poll(index, now_ms());
+        }
+        if self.upstreams.decide(now_ms()).is_some() {
+            // The new active endpoint's round is served at once, not a poll later.
+            self.poll_active();
         }
         started
     }
 
+    fn poll_active(&mut self) {
+        if let Some(info) = self.fetch() {
+            self.publish(&info);
+        }
+    }
+
     /// Calls the upstream and records what the call says about it.
     fn fetch(&mut self) -> Option<MiningInfo> {
-        let started = Instant::now();
-        let result = self.client.get_mining_info();
-        let took = started.elapsed();
+        let active = self.upstreams.active();
+        let (result, took) = self.upstreams.poll(active, now_ms());
+        if let Some(label) = self.upstreams.label(active) {
+            self.status.url = label;
+        }
         let stats = &self.published.stats;
         stats.record_upstream_call("get_mining_info", took);
         let info = match result {

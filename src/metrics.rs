@@ -126,6 +126,45 @@ pub fn render_metrics(stats: &Stats, now_ms: u64, gauges: &Gauges) -> String {
         "1 when the upstream answered the last refresh.",
         u64::from(c.upstream_reachable),
     );
+    out.family(
+        "upstream_active",
+        "gauge",
+        "1 for the upstream endpoint miners are served from and submissions go to.",
+    );
+    let endpoints = &gauges.upstreams.endpoints;
+    for (index, endpoint) in endpoints.iter().enumerate() {
+        let active = u64::from(index == gauges.upstreams.active);
+        out.sample("upstream_active", &[("endpoint", &endpoint.label)], active);
+    }
+    out.family(
+        "upstream_endpoint_up",
+        "gauge",
+        "1 when the upstream endpoint answered its last poll.",
+    );
+    for endpoint in endpoints {
+        let up = u64::from(endpoint.reachable);
+        out.sample("upstream_endpoint_up", &[("endpoint", &endpoint.label)], up);
+    }
+    out.family(
+        "upstream_endpoint_latency_seconds",
+        "gauge",
+        "How long the upstream endpoint took to answer its last successful poll.",
+    );
+    for endpoint in endpoints {
+        if let Some(ms) = endpoint.latency_ms {
+            let seconds = float(ms as f64 / 1000.0);
+            out.sample_text(
+                "upstream_endpoint_latency_seconds",
+                &[("endpoint", &endpoint.label)],
+                &seconds,
+            );
+        }
+    }
+    out.counter(
+        "upstream_failovers_total",
+        "Switches of the active upstream endpoint (failovers and failbacks).",
+        gauges.upstreams.switches,
+    );
     out.gauge(
         "store_up",
         "1 while history writes succeed.",

@@ -20,6 +20,7 @@ use crate::history::HistoryBook;
 use crate::server::{RefusalCounts, ServerCounters};
 use crate::stats::{Gauges, HttpCounts, Stats};
 use crate::store::StoreSender;
+use crate::upstream::Upstreams;
 use crate::verify::VerifyStage;
 
 /// What both ports' servers count into, so `/stats` and `/metrics` show their sums.
@@ -37,6 +38,8 @@ pub struct Observability {
     pub forwarder: Forwarder,
     pub verifier: Option<VerifyStage>,
     pub store: StoreSender,
+    /// The upstream endpoints and which one is active.
+    pub upstreams: Arc<Upstreams>,
     pub http: HttpShared,
     /// Mining info older than this makes `/health` "degraded".
     pub mining_info_ttl: Duration,
@@ -52,6 +55,7 @@ impl Observability {
             store: self.store.health(),
             filter_capped: self.rounds.capped_total(),
             mining_info_age_ms: self.mining_info_age_ms(now_ms()),
+            upstreams: self.upstreams.view(),
             http_refused: self.http.refusals.snapshot(),
             http: HttpCounts {
                 requests: counters.requests.load(Ordering::Relaxed),
@@ -98,6 +102,7 @@ impl Reports for Observability {
     /// database cannot be written.
     fn health(&self) -> (u16, String) {
         let upstream = self.stats.upstream();
+        let upstreams = self.upstreams.view();
         let served = self.rounds.served();
         let store = self.store.health();
         let age_ms = self.mining_info_age_ms(now_ms());
@@ -119,6 +124,8 @@ impl Reports for Observability {
             "store_ok": store.ok,
             "store_last_error": store.last_error,
             "last_error": upstream.last_error,
+            "upstream_active": upstreams.active_label(),
+            "upstream_endpoints": upstreams.endpoints_json(),
         });
         let code = if served.is_some() { 200 } else { 503 };
         (code, body.to_string())

@@ -11,12 +11,12 @@ use crate::forwarder::ForwardGate;
 use crate::protocol::{code, NonceSubmission, SubmitAnswer};
 use crate::stats::Stats;
 use crate::store::{StoreRow, StoreSender};
-use crate::upstream::{SubmitUpstream, UpstreamClient, UpstreamError};
+use crate::upstream::{SubmitUpstream, UpstreamError, Upstreams};
 use crate::verify::VerifyGate;
 
 /// Times every forwarded call for `/metrics`.
 pub(super) struct TimedUpstream {
-    pub(super) client: Arc<UpstreamClient>,
+    pub(super) client: Arc<Upstreams>,
     pub(super) stats: Arc<Stats>,
 }
 

@@ -38,7 +38,7 @@ use crate::store::{
     self, StoreError, StoreOptions, StoreRow, StoreSender, StoreWriter, DEFAULT_QUEUE_CAPACITY,
 };
 use crate::timebend::TimeBender;
-use crate::upstream::UpstreamClient;
+use crate::upstream::Upstreams;
 use crate::verify::VerifyStage;
 
 /// Claims waiting for verification.
@@ -113,9 +113,10 @@ impl App {
             config.upstream.submission_mode,
             DEFAULT_MAX_KEYS_PER_ROUND,
         ));
-        let client = Arc::new(UpstreamClient::new(
+        let client = Arc::new(Upstreams::new(
             &config.upstream,
             config.cache.pool_timeout,
+            config.cache.refresh_interval,
             config.upstream.forward_connections,
         ));
         let gate = Arc::new(Gate {
@@ -141,7 +142,7 @@ impl App {
             .transpose()
             .map_err(AppError::Thread)?;
         let refresher = CacheRefresher::start(
-            client,
+            client.clone(),
             UpstreamStatus {
                 name: config.upstream.name.clone(),
                 url: crate::config::mask_url(&config.upstream.url),
@@ -162,6 +163,7 @@ impl App {
             forwarder: forwarder.clone(),
             verifier: verifier.clone(),
             store: store.clone(),
+            upstreams: client,
             http: HttpShared::default(),
             mining_info_ttl: config.cache.mining_info_ttl,
         });

@@ -55,6 +55,14 @@ pub const MAX_RETRY_DELAY_SECS: u64 = 3_600;
 pub const FORWARD_CONNECTIONS: u64 = 4;
 /// Largest accepted `upstream.forward_connections`.
 pub const MAX_FORWARD_CONNECTIONS: u64 = 64;
+/// `upstream.backup_urls`: at most this many.
+pub const MAX_BACKUPS: usize = 8;
+/// `upstream.failover_after`: consecutive failed polls of the active endpoint.
+pub const FAILOVER_AFTER: u64 = 3;
+pub const MAX_FAILOVER_AFTER: u64 = 100;
+/// `upstream.failback_secs`: how long the primary must answer before it is active again.
+pub const FAILBACK_SECS: u64 = 60;
+pub const MAX_FAILBACK_SECS: u64 = 86_400;
 
 /// `cache.mining_info_ttl_secs`.
 pub const MINING_INFO_TTL_SECS: u64 = 5;

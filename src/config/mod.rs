@@ -120,10 +120,23 @@ pub struct UpstreamSettings {
     pub retry_backoff: Vec<Duration>,
     /// Forwards that may be in flight at once (default 4).
     pub forward_connections: usize,
+    /// Other endpoints of the same chain, in the order they are tried (default none).
+    pub backups: Vec<UpstreamEndpoint>,
+    /// Consecutive failed polls of the active endpoint before a live backup takes over.
+    pub failover_after: u32,
+    /// How long the primary must have answered before it is made active again.
+    pub failback: Duration,
     /// Sent as `X-Miner` on every upstream call, so an upstream aggregator names this site
     /// (default: the host name).
     pub site_name: String,
     pub tls: EndpointTls,
+}
+
+/// One backup endpoint: an address and its own credentials, like the primary's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamEndpoint {
+    pub url: String,
+    pub auth: UpstreamAuth,
 }
 
 /// The TLS settings of one upstream endpoint, its files already read and checked.

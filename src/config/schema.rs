@@ -53,7 +53,13 @@ pub(crate) const UPSTREAM: &[&str] = &[
     "rpc_port",
     "rpc_auth",
     "block_time_secs",
+    "backup_urls",
+    "failover_after",
+    "failback_secs",
 ];
+
+/// The keys of one `upstream.backup_urls` entry given as a mapping.
+pub(crate) const BACKUP: &[&str] = &["url", "auth_token", "rpc_auth"];
 
 pub(crate) const RPC_AUTH: &[&str] = &["type", "username", "password", "cookie_path"];
 

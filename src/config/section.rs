@@ -153,7 +153,7 @@ impl<'a> Section<'a> {
     }
 
     /// A list at most `max_len` long, each item read by `item` with its path (`key[index]`).
-    fn list<T>(
+    pub(crate) fn list<T>(
         &self,
         key: &str,
         max_len: usize,
@@ -176,6 +176,15 @@ impl<'a> Section<'a> {
             .map(|(index, value)| item(&format!("{path}[{index}]"), value))
             .collect::<Result<Vec<T>, ConfigError>>()
             .map(Some)
+    }
+
+    /// A list item (see [`Section::list`]) read as a mapping of `known` keys.
+    pub(crate) fn entry(
+        path: String,
+        value: &'a Value,
+        known: &[&str],
+    ) -> Result<Section<'a>, ConfigError> {
+        Section::open(path, value, known)
     }
 
     /// One of `choices`, compared without regard to ASCII case; returns the listed spelling.

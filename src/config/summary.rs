@@ -79,6 +79,21 @@ impl Config {
             "upstream.forward_connections",
             upstream.forward_connections.to_string(),
         );
+        for (index, backup) in upstream.backups.iter().enumerate() {
+            line(
+                &format!("upstream.backup_urls[{index}]"),
+                format!(
+                    "{} ({})",
+                    mask_url(&backup.url),
+                    upstream_auth(&backup.auth)
+                ),
+            );
+        }
+        line(
+            "upstream.failover_after",
+            upstream.failover_after.to_string(),
+        );
+        line("upstream.failback_secs", secs(upstream.failback));
         line("upstream.site_name", upstream.site_name.clone());
         let tls = &upstream.tls;
         line("upstream.ca_cert_path", shown(tls.ca_cert_path.as_deref()));

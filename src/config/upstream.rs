@@ -12,7 +12,7 @@ use super::load::credentials;
 use super::section::Section;
 use super::tls::endpoint_tls;
 use super::url::{check_host, check_url, url_from_parts};
-use super::{SubmissionMode, UpstreamAuth, UpstreamSettings};
+use super::{schema, SubmissionMode, UpstreamAuth, UpstreamEndpoint, UpstreamSettings};
 
 /// The other layout's keys that together describe the upstream address.
 const RPC_ADDRESS_KEYS: [&str; 3] = ["rpc_transport", "rpc_host", "rpc_port"];
@@ -26,7 +26,6 @@ pub(crate) fn upstream_settings(
     let auth = upstream_auth(upstream, rpc_auth)?;
     let name = upstream_name(upstream)?;
     let site_name = site_name(upstream)?;
-    let tls = endpoint_tls(upstream, &url)?;
     let submission_mode = match upstream.choice("submission_mode", &["pool", "wallet"])? {
         Some("wallet") => SubmissionMode::Wallet,
         _ => SubmissionMode::Pool,
@@ -43,10 +42,28 @@ pub(crate) fn upstream_settings(
     let forward_connections = upstream
         .uint("forward_connections", 1, max_connections)?
         .unwrap_or(defaults::FORWARD_CONNECTIONS);
+    let backups = backup_endpoints(upstream, &url)?;
+    // The TLS keys serve every https:// endpoint, the primary's or a backup's.
+    let https = std::iter::once(url.as_str())
+        .chain(backups.iter().map(|backup| backup.url.as_str()))
+        .find(|url| {
+            url.get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        });
+    let tls = endpoint_tls(upstream, https.unwrap_or(&url))?;
+    let failover_after = upstream
+        .uint("failover_after", 1, defaults::MAX_FAILOVER_AFTER)?
+        .unwrap_or(defaults::FAILOVER_AFTER);
+    let failback_secs = upstream
+        .uint("failback_secs", 1, defaults::MAX_FAILBACK_SECS)?
+        .unwrap_or(defaults::FAILBACK_SECS);
     Ok(UpstreamSettings {
         name,
         url,
         auth,
+        backups,
+        failover_after: u32::try_from(failover_after).unwrap_or(u32::MAX),
+        failback: Duration::from_secs(failback_secs),
         submission_mode,
         verify_submissions,
         retry_backoff,
@@ -54,6 +71,54 @@ pub(crate) fn upstream_settings(
         site_name,
         tls,
     })
+}
+
+/// `backup_urls`: each entry a URL, or a mapping with `url` and the primary's credential keys
+/// (`auth_token`, or `rpc_auth`). An endpoint listed twice would only be polled twice.
+fn backup_endpoints(
+    upstream: &Section,
+    primary: &str,
+) -> Result<Vec<UpstreamEndpoint>, ConfigError> {
+    let read = |path: &str, value| backup_endpoint(path, value);
+    let backups = upstream
+        .list("backup_urls", defaults::MAX_BACKUPS, "a list", read)?
+        .unwrap_or_default();
+    for (index, (url_path, endpoint)) in backups.iter().enumerate() {
+        let earlier = backups.get(..index).unwrap_or_default();
+        if endpoint.url == primary || earlier.iter().any(|(_, b)| b.url == endpoint.url) {
+            let rule = "repeats an endpoint listed before it";
+            return Err(ConfigError::invalid(url_path.clone(), rule));
+        }
+    }
+    Ok(backups.into_iter().map(|(_, endpoint)| endpoint).collect())
+}
+
+/// One `backup_urls` entry and the path of its URL.
+fn backup_endpoint(
+    path: &str,
+    value: &serde_yaml::Value,
+) -> Result<(String, UpstreamEndpoint), ConfigError> {
+    if let serde_yaml::Value::String(url) = value {
+        check_url(url).map_err(|rule| ConfigError::invalid(path, rule))?;
+        let auth = UpstreamAuth::None;
+        return Ok((
+            path.to_owned(),
+            UpstreamEndpoint {
+                url: url.clone(),
+                auth,
+            },
+        ));
+    }
+    let entry = Section::entry(path.to_owned(), value, schema::BACKUP)?;
+    let rpc_auth = entry.section("rpc_auth", schema::RPC_AUTH)?;
+    let url_path = entry.path_of("url");
+    let url = entry
+        .text("url")?
+        .ok_or_else(|| ConfigError::key(url_path.clone(), Problem::Required { hint: None }))?;
+    check_url(url).map_err(|rule| ConfigError::invalid(url_path.clone(), rule))?;
+    let auth = upstream_auth(&entry, &rpc_auth)?;
+    let url = url.to_owned();
+    Ok((url_path, UpstreamEndpoint { url, auth }))
 }
 
 /// `site_name`, or the host name: it travels as an HTTP header value, so it must be one.

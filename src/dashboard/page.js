@@ -103,6 +103,23 @@
     setText('u-rej', fmtInt(f.rejected), breakdown(f.rejected_by_code));
     setText('u-drop', fmtInt(f.dropped), breakdown(f.dropped_by_reason));
     setText('u-err', str(u.last_error) || 'none');
+    renderEndpoints(arr(u.endpoints));
+  }
+  // With backups: each endpoint's state, the active one first named as such.
+  function renderEndpoints(eps) {
+    var many = eps.length > 1;
+    $('u-eps-t').hidden = !many;
+    $('u-eps').hidden = !many;
+    if (!many) return;
+    var parts = eps.map(function (e, i) {
+      e = obj(e);
+      var name = i === 0 ? 'primary' : 'backup ' + i;
+      var state = e.reachable === true ? (num(e.latency_ms) === null ? 'up' : fmtInt(e.latency_ms) + ' ms') : 'down';
+      if (e.same_chain === false) state += ', other chain';
+      return (e.active === true ? '\u25b6 ' : '') + name + ': ' + state;
+    });
+    var titles = eps.map(function (e) { return str(obj(e).url) || ''; });
+    setText('u-eps', parts.join(' \u00b7 '), titles.join('\n'));
   }
   function breakdown(m) {
     return Object.keys(obj(m)).map(function (k) { return k + ': ' + fmtInt(m[k]); }).join(', ');

@@ -66,6 +66,8 @@ pub struct Gauges {
     pub store: StoreHealth,
     pub filter_capped: u64,
     pub mining_info_age_ms: Option<u64>,
+    /// The upstream endpoints: which one is active, each one's reachability.
+    pub upstreams: crate::upstream::UpstreamsView,
     /// Requests the HTTP layer refused, `(reason, count)` for every reason.
     pub http_refused: Vec<(&'static str, u64)>,
     /// What the HTTP servers of both ports counted about themselves.

@@ -20,7 +20,7 @@ use super::resolver::QuickResolver;
 use super::tls::{refusal, tls_config};
 use super::{SubmitUpstream, UpstreamError};
 use crate::auth::basic_header;
-use crate::config::{UpstreamAuth, UpstreamSettings};
+use crate::config::{UpstreamAuth, UpstreamEndpoint, UpstreamSettings};
 use crate::protocol::{NonceSubmission, SubmitAnswer};
 
 /// Upstream answers larger than this are refused (a mining-info answer is well under 1 KiB).
@@ -64,6 +64,8 @@ struct CallBody<'a, P: ?Sized> {
 pub struct UpstreamClient {
     agent: ureq::Agent,
     url: String,
+    /// Bounds `get_mining_info` calls when shorter than the agent's timeout.
+    poll_timeout: Option<Duration>,
     /// `X-Miner` of every call: this site's name as the upstream shows it.
     site_name: String,
     credentials: Credentials,
@@ -71,9 +73,25 @@ pub struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// `timeout` bounds every call as a whole (connect, send, receive).
+    /// The client of the primary endpoint; `timeout` bounds every call as a whole (connect,
+    /// send, receive).
     pub fn new(
         settings: &UpstreamSettings,
+        timeout: Duration,
+        connections: usize,
+    ) -> UpstreamClient {
+        let primary = UpstreamEndpoint {
+            url: settings.url.clone(),
+            auth: settings.auth.clone(),
+        };
+        UpstreamClient::for_endpoint(settings, &primary, timeout, connections)
+    }
+
+    /// The client of one endpoint, primary or backup, with the site name and TLS settings
+    /// of `settings`.
+    pub fn for_endpoint(
+        settings: &UpstreamSettings,
+        endpoint: &UpstreamEndpoint,
         timeout: Duration,
         connections: usize,
     ) -> UpstreamClient {
@@ -88,7 +106,7 @@ impl UpstreamClient {
             .max_response_header_size(MAX_ANSWER_HEAD_BYTES)
             .tls_config(tls_config(&settings.tls))
             .build();
-        let credentials = match &settings.auth {
+        let credentials = match &endpoint.auth {
             UpstreamAuth::None => Credentials::None,
             UpstreamAuth::Token(token) => Credentials::Header(token_header(token)),
             UpstreamAuth::UserPass(c) => {
@@ -101,16 +119,24 @@ impl UpstreamClient {
         };
         UpstreamClient {
             agent: QuickResolver::agent(config),
-            url: settings.url.clone(),
+            url: endpoint.url.clone(),
+            poll_timeout: None,
             site_name: settings.site_name.clone(),
             credentials,
             next_id: AtomicU64::new(1),
         }
     }
 
+    /// Mining-info polls give up after `timeout` (submissions keep the agent's timeout): with a
+    /// backup at hand, an endpoint that hangs should count as failed within seconds.
+    pub fn with_poll_timeout(mut self, timeout: Duration) -> UpstreamClient {
+        self.poll_timeout = Some(timeout);
+        self
+    }
+
     /// Fetches and checks the current round.
     pub fn get_mining_info(&self) -> Result<MiningInfo, UpstreamError> {
-        let result = self.call("get_mining_info", &json!({}))?;
+        let result = self.call_within("get_mining_info", &json!({}), self.poll_timeout)?;
         parse_mining_info(result)
     }
 
@@ -120,6 +146,15 @@ impl UpstreamClient {
         method: &str,
         params: &P,
     ) -> Result<Value, UpstreamError> {
+        self.call_within(method, params, None)
+    }
+
+    fn call_within<P: Serialize + ?Sized>(
+        &self,
+        method: &str,
+        params: &P,
+        timeout: Option<Duration>,
+    ) -> Result<Value, UpstreamError> {
         let call = CallBody {
             jsonrpc: "2.0",
             method,
@@ -128,8 +163,10 @@ impl UpstreamClient {
         };
         let body =
             serde_json::to_vec(&call).map_err(|e| UpstreamError::BadResponse(e.to_string()))?;
-        match self.post(&body, false) {
-            Err(UpstreamError::Unauthorized { .. }) if self.is_cookie() => self.post(&body, true),
+        match self.post(&body, false, timeout) {
+            Err(UpstreamError::Unauthorized { .. }) if self.is_cookie() => {
+                self.post(&body, true, timeout)
+            }
             other => other,
         }
     }
@@ -153,12 +190,20 @@ impl UpstreamClient {
         }
     }
 
-    fn post(&self, body: &[u8], reread_cookie: bool) -> Result<Value, UpstreamError> {
+    fn post(
+        &self,
+        body: &[u8],
+        reread_cookie: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Value, UpstreamError> {
         let mut request = self
             .agent
             .post(&self.url)
             .header("Content-Type", "application/json")
             .header("X-Miner", &self.site_name);
+        if let Some(timeout) = timeout {
+            request = request.config().timeout_global(Some(timeout)).build();
+        }
         if let Some(auth) = self.authorization(reread_cookie)? {
             request = request.header("Authorization", auth);
         }
@@ -361,18 +406,9 @@ mod tests {
     }
 
     fn client_for(url: String) -> UpstreamClient {
-        let settings = UpstreamSettings {
-            name: "test".into(),
-            url,
-            auth: UpstreamAuth::None,
-            submission_mode: crate::config::SubmissionMode::Pool,
-            verify_submissions: false,
-            retry_backoff: Vec::new(),
-            forward_connections: 1,
-            site_name: "test-site".into(),
-            tls: crate::config::EndpointTls::default(),
-        };
-        UpstreamClient::new(&settings, Duration::from_secs(5), 1)
+        let mut config = crate::config::Config::with_upstream_url(&url).unwrap();
+        config.upstream.site_name = "test-site".into();
+        UpstreamClient::new(&config.upstream, Duration::from_secs(5), 1)
     }
 
     #[test]

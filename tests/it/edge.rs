@@ -48,6 +48,9 @@ impl Conversation {
 }
 
 /// Sends `raw` and reads answers until the server closes or is quiet for `quiet`.
+/// How long a conversation waits for the first byte of an answer.
+const FIRST_BYTE_PATIENCE: Duration = Duration::from_secs(5);
+
 fn converse(addr: SocketAddr, raw: &[u8], quiet: Duration) -> Conversation {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(quiet)).unwrap();
@@ -56,7 +59,10 @@ fn converse(addr: SocketAddr, raw: &[u8], quiet: Duration) -> Conversation {
     read_all(&mut stream)
 }
 
+/// Everything the server sends until it closes or falls quiet for the stream's read timeout;
+/// before the first byte, a loaded host gets up to [`FIRST_BYTE_PATIENCE`] to answer at all.
 fn read_all(stream: &mut TcpStream) -> Conversation {
+    let started = std::time::Instant::now();
     let mut data = Vec::new();
     let mut chunk = [0u8; 4096];
     let closed = loop {
@@ -69,7 +75,10 @@ fn read_all(stream: &mut TcpStream) -> Conversation {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                break false
+                if data.is_empty() && started.elapsed() < FIRST_BYTE_PATIENCE {
+                    continue;
+                }
+                break false;
             }
             Err(_) => break true,
         }

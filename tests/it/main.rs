@@ -11,6 +11,7 @@ mod config_file;
 mod dashboard;
 mod edge;
 mod endpoints;
+mod failover;
 mod faults;
 mod forwarding;
 mod history;

@@ -2,6 +2,7 @@
 //! masking, and random input that must never panic.
 
 mod alerts;
+mod backups;
 mod errors;
 mod layouts;
 mod masking;

@@ -79,7 +79,7 @@ fn promtool_check_rules_passes_on_the_shipped_rules() {
     );
     assert_eq!(done.code, Some(0), "{}", done.output());
     assert!(
-        done.stdout.contains("SUCCESS: 6 rules found"),
+        done.stdout.contains("SUCCESS: 7 rules found"),
         "{}",
         done.output()
     );

@@ -165,6 +165,7 @@ fn the_alert_rules_use_only_metrics_the_aggregator_exports() {
         .collect();
     let want: BTreeSet<String> = [
         "PocxUpstreamUnreachable",
+        "PocxUpstreamEndpointDown",
         "PocxMiningInfoStale",
         "PocxForwardsFailing",
         "PocxHistoryStoreFailing",
