@@ -14,6 +14,7 @@
 
 pub mod defaults;
 mod error;
+mod limits;
 mod load;
 mod schema;
 mod section;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::defaults;
 use super::error::{ConfigError, Problem};
-use super::load::credentials;
+use super::limits::credentials;
 use super::section::Section;
 use super::tls::endpoint_tls;
 use super::url::{check_host, check_url, url_from_parts};
