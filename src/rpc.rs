@@ -84,7 +84,7 @@ impl RawJson {
             out.push(b'"');
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"\":");
-            crate::http::push_decimal(&mut out, *number);
+            out.extend_from_slice(itoa::Buffer::new().format(*number).as_bytes());
         }
         out.push(b'}');
         RawJson(out.into())
@@ -216,7 +216,7 @@ fn result_with_id(result: &RawJson, id: &Scalar) -> Vec<u8> {
     let written = match id {
         Scalar::Text(text) => serde_json::to_writer(&mut out, text.as_ref()),
         Scalar::Unsigned(number) => {
-            crate::http::push_decimal(&mut out, *number);
+            out.extend_from_slice(itoa::Buffer::new().format(*number).as_bytes());
             Ok(())
         }
         other => serde_json::to_writer(&mut out, &other.to_value()),

@@ -1,7 +1,7 @@
 //! `submit_nonce` parameters: the typed params a request body is read into ([`SubmitParams`],
 //! by the envelope's one reading in `rpc`), and their rules ([`validate`]): a
-//! [`NonceSubmission`] or the first broken rule out. Also the small hex decoder other stages
-//! use on validated fields.
+//! [`NonceSubmission`] or the first broken rule out. Decoding validated hex fields into bytes
+//! is the `hex` crate's job where a stage needs it.
 //!
 //! Pure: no channels, no I/O. Deliberately does not check the values against the current
 //! round (height, block hash, base target): that is the handler's job with the cache at hand.
@@ -154,59 +154,12 @@ pub fn validate(params: Option<&SubmitParams>) -> Result<NonceSubmission, ParamE
     })
 }
 
-/// Decodes exactly `2·N` hex characters (either case) into `N` bytes; `None` otherwise.
-pub fn decode_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let digits = text.as_bytes();
-    if digits.len() != N.checked_mul(2)? {
-        return None;
-    }
-    let mut bytes = [0u8; N];
-    for (byte, pair) in bytes.iter_mut().zip(digits.chunks_exact(2)) {
-        let (high, low) = match pair {
-            [high, low] => (hex_value(*high)?, hex_value(*low)?),
-            _ => return None,
-        };
-        *byte = (high << 4) | low;
-    }
-    Some(bytes)
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    match hex_entry(digit) {
-        NOT_HEX => None,
-        value => Some(value),
-    }
-}
-
-fn hex_entry(byte: u8) -> u8 {
-    // Indexing by a byte cannot leave a table of 256 entries.
-    HEX_VALUES[usize::from(byte)]
-}
-
-/// Marks a byte that is not a hex digit in [`HEX_VALUES`].
-const NOT_HEX: u8 = 0xFF;
-
-/// Each byte's hex value, or [`NOT_HEX`]: one load per character where the submission's 232
-/// hex characters are checked, instead of three range tests.
-static HEX_VALUES: [u8; 256] = {
-    let mut table = [NOT_HEX; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        table[b'A' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
-
 /// Hex digits of either case only (an empty text too).
 fn is_hex(text: &str) -> bool {
-    text.bytes().all(|byte| hex_entry(byte) != NOT_HEX)
+    // Without an early exit the compiler checks many bytes per instruction; valid fields
+    // (the usual case) are read to the end either way.
+    text.bytes()
+        .fold(true, |all, byte| all & byte.is_ascii_hexdigit())
 }
 
 fn broken(field: &'static str, rule: &'static str) -> ParamError {

@@ -19,7 +19,7 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::config::SubmissionMode;
 use crate::events::{DropReason, ForwardJob, RoundInfo};
-use crate::submission::decode_hex;
+use hex::FromHex;
 
 /// How many rounds (by arrival) are tracked; older ones are forgotten whole.
 pub const ROUND_WINDOW: usize = 3;
@@ -380,9 +380,9 @@ impl Filter {
     fn key(&self, account_id: &str) -> Key {
         match self.mode {
             SubmissionMode::Wallet => Key::Farm,
-            SubmissionMode::Pool => match decode_hex::<20>(account_id) {
-                Some(payload) => Key::Account(payload),
-                None => Key::Unparsed(account_id.to_ascii_lowercase().into()),
+            SubmissionMode::Pool => match <[u8; 20]>::from_hex(account_id) {
+                Ok(payload) => Key::Account(payload),
+                Err(_) => Key::Unparsed(account_id.to_ascii_lowercase().into()),
             },
         }
     }

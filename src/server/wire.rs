@@ -105,13 +105,13 @@ pub fn encode_response(response: &HttpResponse, close: bool, head_only: bool) ->
         .sum();
     let mut out = Vec::with_capacity(128 + response.content_type.len() + extra + body.len());
     out.extend_from_slice(b"HTTP/1.1 ");
-    crate::http::push_decimal(&mut out, u64::from(response.status));
+    out.extend_from_slice(itoa::Buffer::new().format(response.status).as_bytes());
     out.push(b' ');
     out.extend_from_slice(reason_phrase(response.status).as_bytes());
     out.extend_from_slice(b"\r\nContent-Type: ");
     out.extend_from_slice(response.content_type.as_bytes());
     out.extend_from_slice(b"\r\nContent-Length: ");
-    crate::http::push_decimal(&mut out, response.body.len() as u64);
+    out.extend_from_slice(itoa::Buffer::new().format(response.body.len()).as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in &response.headers {
         // Header values built by handlers never hold line breaks; refuse them all the same.

@@ -1,17 +1,18 @@
-//! The little HTTP/1.1 the simulated upstream speaks: reading one request (head and
-//! `Content-Length` body) from a keep-alive connection and writing one response.
+//! The little HTTP/1.1 the simulated upstream speaks: reading one request (the head parsed by
+//! `httparse`, then its `Content-Length` body) from a keep-alive connection and writing one
+//! response.
 //!
 //! Just enough for JSON-RPC clients (the aggregator's ureq, the simulated miners, tests).
 //! Bytes are untrusted: sizes are bounded, nothing panics, and anything unexpected ends in a
 //! 4xx/5xx answer followed by closing the connection. Deliberately not supported: chunked
 //! request bodies, pipelining beyond sequential reading, `Expect: 100-continue`, TLS.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, ErrorKind, Write};
 
 use crate::server::reason_phrase;
 
 /// Request head (request line and headers) limit.
-const MAX_HEAD_BYTES: u64 = 16 * 1024;
+const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 100;
 /// Request bodies above this are answered 413.
 pub(super) const MAX_BODY_BYTES: usize = 1 << 20;
@@ -38,58 +39,60 @@ pub(crate) enum Incoming {
 
 /// Reads the next request from a keep-alive connection.
 pub(crate) fn read_request(reader: &mut impl BufRead) -> Incoming {
-    let mut head = reader.by_ref().take(MAX_HEAD_BYTES);
-    let mut line = Vec::new();
-    // Tolerate empty lines before the request line (RFC 9112 §2.2).
-    let request_line = loop {
-        line.clear();
-        match head.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return Incoming::Closed,
-            Ok(_) => {}
+    let mut head = Vec::new();
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return Incoming::Closed,
+        };
+        if available.is_empty() {
+            // Only empty lines so far (tolerated before a request, RFC 9112 §2.2): a close
+            // between requests.
+            let idle = head.iter().all(|byte| matches!(byte, b'\r' | b'\n'));
+            return if idle {
+                Incoming::Closed
+            } else {
+                Incoming::Refused(400)
+            };
         }
-        let text = trim_line(&line);
-        if !text.is_empty() {
-            break text.to_owned();
+        let room = MAX_HEAD_BYTES.saturating_sub(head.len());
+        let taken = available.len().min(room);
+        let before = head.len();
+        head.extend_from_slice(available.get(..taken).unwrap_or_default());
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&head) {
+            Ok(httparse::Status::Complete(head_len)) => {
+                // Leave what follows the head (the body) in the reader.
+                reader.consume(head_len.saturating_sub(before));
+                return read_call(&request, reader);
+            }
+            Ok(httparse::Status::Partial) if head.len() < MAX_HEAD_BYTES => reader.consume(taken),
+            Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
+                return Incoming::Refused(431)
+            }
+            Err(httparse::Error::Version) => return Incoming::Refused(505),
+            Err(_) => return Incoming::Refused(400),
         }
-    };
-    let mut parts = request_line.split(' ').filter(|part| !part.is_empty());
-    let (Some(method), Some(_target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Incoming::Refused(400);
-    };
-    let http_10 = match version {
-        "HTTP/1.1" => false,
-        "HTTP/1.0" => true,
-        _ => return Incoming::Refused(505),
-    };
+    }
+}
+
+/// The call a parsed head announces, with its `Content-Length` body read from `reader`.
+fn read_call(request: &httparse::Request, reader: &mut impl BufRead) -> Incoming {
+    let http_10 = request.version == Some(0);
     let mut call = HttpCall {
-        method: method.to_owned(),
+        method: request.method.unwrap_or_default().to_owned(),
         authorization: None,
         keep_alive: !http_10,
         body: Vec::new(),
     };
     let mut content_length: Option<usize> = None;
-    let mut header_count = 0usize;
-    loop {
-        line.clear();
-        match head.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return Incoming::Refused(400),
-            Ok(_) if !line.ends_with(b"\n") => return Incoming::Refused(431),
-            Ok(_) => {}
-        }
-        let text = trim_line(&line);
-        if text.is_empty() {
-            break;
-        }
-        header_count += 1;
-        if header_count > MAX_HEADERS {
-            return Incoming::Refused(431);
-        }
-        let Some((name, value)) = text.split_once(':') else {
+    for header in request.headers.iter() {
+        let Ok(value) = std::str::from_utf8(header.value) else {
             return Incoming::Refused(400);
         };
-        let (name, value) = (name.trim(), value.trim());
+        let (name, value) = (header.name, value.trim());
         if name.eq_ignore_ascii_case("content-length") {
             let Ok(length) = value.parse::<usize>() else {
                 return Incoming::Refused(400);
@@ -121,13 +124,6 @@ pub(crate) fn read_request(reader: &mut impl BufRead) -> Incoming {
         Ok(()) => Incoming::Call(call),
         Err(_) => Incoming::Closed,
     }
-}
-
-/// The line without its CRLF (or LF); non-UTF-8 lines read as empty garbage and fail later.
-fn trim_line(line: &[u8]) -> &str {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    std::str::from_utf8(line).unwrap_or("\u{fffd}")
 }
 
 /// One response to write.
@@ -248,6 +244,42 @@ mod tests {
         };
         assert!(!old.keep_alive);
         assert!(old.body.is_empty());
+    }
+
+    #[test]
+    fn a_head_arriving_a_few_bytes_at_a_time_is_read_whole() {
+        let two =
+            b"\r\nPOST /x HTTP/1.1\r\nContent-Length: 4\r\nConnection: keep-alive\r\n\r\nabcd\
+                    GET / HTTP/1.1\r\n\r\n";
+        let mut reader = BufReader::with_capacity(3, &two[..]);
+        let Incoming::Call(first) = read_request(&mut reader) else {
+            panic!("first request");
+        };
+        assert_eq!(
+            (first.method.as_str(), &first.body[..]),
+            ("POST", &b"abcd"[..])
+        );
+        let Incoming::Call(second) = read_request(&mut reader) else {
+            panic!("second request");
+        };
+        assert_eq!(second.method, "GET");
+        assert!(second.body.is_empty());
+        assert_eq!(read_request(&mut reader), Incoming::Closed);
+    }
+
+    #[test]
+    fn an_end_inside_a_head_or_bytes_that_are_not_text_are_refused() {
+        assert_eq!(read(b"\r\n\r\n"), Incoming::Closed);
+        assert_eq!(
+            read(b"POST / HTTP/1.1\r\nHost: x\r\n"),
+            Incoming::Refused(400)
+        );
+        assert_eq!(
+            read(b"POST / HTTP/1.1\r\nAuthorization: \xff\r\n\r\n"),
+            Incoming::Refused(400)
+        );
+        let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(20_000));
+        assert_eq!(read(long_target.as_bytes()), Incoming::Refused(431));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! A small deterministic pseudo-random generator for the simulation, plus the hex functions it
-//! needs to make identifiers (generation signatures, block hashes, account ids, request ids).
+//! A small deterministic pseudo-random generator for the simulation, and the identifiers it
+//! makes from it (generation signatures, block hashes, account ids, request ids) in hex.
 //!
 //! It is SplitMix64: fast, well mixed, reproducible from a seed, and not cryptographic. The
 //! simulation wants repeatable runs, not secrets. No I/O, no shared state.
@@ -45,15 +45,12 @@ impl SimRng {
 
     /// `len` random bytes as lowercase hex (2·len characters).
     pub(super) fn hex_bytes(&mut self, len: usize) -> String {
-        let mut out = String::with_capacity(len * 2);
-        let mut remaining = len;
-        while remaining > 0 {
-            let word = self.next_u64().to_le_bytes();
-            let take = remaining.min(word.len());
-            push_hex(&mut out, word.get(..take).unwrap_or(&[]));
-            remaining -= take;
+        let mut bytes = Vec::with_capacity(len.next_multiple_of(8));
+        while bytes.len() < len {
+            bytes.extend_from_slice(&self.next_u64().to_le_bytes());
         }
-        out
+        bytes.truncate(len);
+        hex::encode(bytes)
     }
 
     /// A request id shaped like the UUIDs real miners send.
@@ -68,14 +65,6 @@ impl SimRng {
             part(16, 20),
             part(20, 32)
         )
-    }
-}
-
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
 }
 
@@ -102,6 +91,8 @@ mod tests {
         assert!(is_hex_of_len(&gensig, 64));
         assert!(is_hex_of_len(&rng.hex_bytes(20), 40));
         assert!(is_hex_of_len(&rng.hex_bytes(3), 6));
+        let word = SimRng::new(9).next_u64().to_le_bytes();
+        assert_eq!(SimRng::new(9).hex_bytes(3), hex::encode(&word[..3]));
         let id = rng.uuid_like();
         assert_eq!(id.len(), 36);
         assert_eq!(id.matches('-').count(), 4);

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use hex::FromHex;
 use pocx_hashlib::PoCXHashError;
 
 use crate::protocol::NonceSubmission;
@@ -75,10 +76,10 @@ pub fn recompute_quality(
             max: max_compression,
         });
     }
-    let account = decode_hex::<20>(&submission.account_id, "account_id")?;
-    let seed = decode_hex::<32>(&submission.seed, "seed")?;
+    let account = decode_hex::<[u8; 20]>(&submission.account_id, "account_id")?;
+    let seed = decode_hex::<[u8; 32]>(&submission.seed, "seed")?;
     let generation_signature =
-        decode_hex::<32>(&submission.generation_signature, "generation_signature")?;
+        decode_hex::<[u8; 32]>(&submission.generation_signature, "generation_signature")?;
     let computed = catch_unwind(AssertUnwindSafe(|| {
         pocx_hashlib::calculate_quality_from_height(
             &account,
@@ -111,9 +112,9 @@ pub fn verify_submission(
     }
 }
 
-/// Exactly `N` bytes from `2 * N` hex digits of either case.
-fn decode_hex<const N: usize>(text: &str, field: &'static str) -> Result<[u8; N], VerifyError> {
-    crate::submission::decode_hex(text).ok_or(VerifyError::BadHex { field })
+/// A byte array from exactly twice its length in hex digits of either case.
+fn decode_hex<T: FromHex>(text: &str, field: &'static str) -> Result<T, VerifyError> {
+    T::from_hex(text).map_err(|_| VerifyError::BadHex { field })
 }
 
 #[cfg(test)]
@@ -136,10 +137,10 @@ mod tests {
 
     #[test]
     fn hex_of_either_case_decodes() {
-        assert_eq!(decode_hex::<2>("aB0f", "x").ok(), Some([0xab, 0x0f]));
-        assert!(decode_hex::<2>("aB0", "x").is_err());
-        assert!(decode_hex::<2>("aB0g", "x").is_err());
-        assert!(decode_hex::<2>("ééé", "x").is_err());
+        assert_eq!(decode_hex::<[u8; 2]>("aB0f", "x").ok(), Some([0xab, 0x0f]));
+        assert!(decode_hex::<[u8; 2]>("aB0", "x").is_err());
+        assert!(decode_hex::<[u8; 2]>("aB0g", "x").is_err());
+        assert!(decode_hex::<[u8; 2]>("ééé", "x").is_err());
     }
 
     #[test]
