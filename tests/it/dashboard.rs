@@ -65,6 +65,8 @@ pub struct PageReport {
     pub accepted_points: u64,
     pub history: history_chart::HistoryReport,
     pub stale_text: String,
+    /// The upstream card's endpoints row (text and hover title), `None` while it is hidden.
+    pub endpoints: Option<(String, String)>,
 }
 
 /// Drives a headless browser against the dashboard at `page_url`; `make_stale` must make the
@@ -128,6 +130,21 @@ pub fn check_dashboard(
     let accepted_points = chart["accepted"].as_u64().unwrap();
     assert!(chart_points > 0, "chart has no points: {chart}");
 
+    let endpoints = browser
+        .execute(
+            "var d = document.getElementById('u-eps'), t = document.getElementById('u-eps-t');
+             return d.hidden || d.offsetHeight === 0 ? (t.hidden ? null : 'title without row') : [d.textContent, d.title];",
+        )
+        .unwrap();
+    let endpoints = match endpoints {
+        Value::Null => None,
+        Value::Array(pair) => Some((
+            pair[0].as_str().unwrap().to_owned(),
+            pair[1].as_str().unwrap().to_owned(),
+        )),
+        other => panic!("endpoints row: {other}"),
+    };
+
     check_alert_banner(&browser, expected);
     let history = history_chart::check_history(&browser, page_url, expected.machines.len());
     check_sorting(&browser);
@@ -169,6 +186,7 @@ pub fn check_dashboard(
         accepted_points,
         history,
         stale_text: stale_text.as_str().unwrap_or_default().to_owned(),
+        endpoints,
     })
 }
 
@@ -345,4 +363,17 @@ fn dashboard_renders_fixture_in_headless_chromium() {
     assert_eq!(h.day_marks, 2, "{h:?}");
     assert_eq!(h.machine_marks, 1, "{h:?}");
     assert!(report.stale_text.contains("not answering"), "{report:?}");
+    // The primary is down and the first backup serves the farm; the second one follows
+    // another chain, and its hostile URL is only ever a hover title.
+    let (text, title) = report.endpoints.expect("the endpoints row with backups");
+    assert_eq!(
+        text,
+        "primary: down \u{b7} \u{25b6} backup 1: 42 ms \u{b7} backup 2: 1,250 ms, other chain"
+    );
+    assert_eq!(
+        title,
+        format!(
+            "http://pool.example:8080/pocx\nhttp://backup-1.example:8080/pocx\n{HOSTILE_SCRIPT}"
+        )
+    );
 }

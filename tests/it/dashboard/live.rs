@@ -80,4 +80,5 @@ fn dashboard_renders_a_running_aggregator_in_headless_chromium() {
     assert!(report.history.day_points >= 1, "{report:?}");
     assert_eq!(report.history.day_points, report.history.week_points);
     assert!(report.stale_text.contains("not answering"), "{report:?}");
+    assert_eq!(report.endpoints, None, "one upstream: no endpoints row");
 }
