@@ -1,6 +1,7 @@
 //! The alert board: every alert's state, recomputed from one [`AlertInput`] per tick.
 //!
-//! In: what the statistics hold now (polls, finished rounds, upstream, the forward streak).
+//! In: what the statistics hold now (polls, finished rounds, upstream, the forward streak) and
+//! the upstream endpoints' state.
 //! Out: the changes of this tick (an alert that began firing or resolved) and the list `/stats`,
 //! `/metrics` and the dashboard show. Pure: the caller gives the time, so tests need no clock.
 //! Resolved alerts stay listed for [`RESOLVED_KEPT_MS`]; the list is bounded.
@@ -13,6 +14,7 @@ use super::polls::PollEntry;
 use super::rounds::MachineRounds;
 use super::{Alert, AlertKind, AlertState};
 use crate::config::AlertSettings;
+use crate::upstream::UpstreamsView;
 
 /// How long a resolved alert stays listed.
 pub const RESOLVED_KEPT_MS: u64 = 3_600_000;
@@ -45,6 +47,8 @@ pub struct AlertInput {
     pub upstream_last_error: Option<String>,
     /// Forwards in a row that were rejected or dropped for the upstream's sake.
     pub failed_streak: u64,
+    /// The primary and backups as the cache thread last polled them.
+    pub endpoints: UpstreamsView,
 }
 
 /// The board. Create once, feed every tick.
@@ -91,6 +95,7 @@ impl Board {
         }
         self.check_silence(now_ms, &polls, &mut changes);
         self.check_upstream(now_ms, input, &mut changes);
+        self.check_endpoints(now_ms, &input.endpoints, &mut changes);
         for alerts in self.alerts.values_mut() {
             alerts.retain(|_, a| {
                 a.state == AlertState::Firing
@@ -240,6 +245,42 @@ impl Board {
         } else if input.failed_streak == 0 {
             let message = format!("forwards to {name} are accepted again");
             self.resolve(now_ms, AlertKind::ForwardsFailing, name, message, changes);
+        }
+    }
+
+    /// With backups, an endpoint that is not serving the farm and has not answered a poll for
+    /// `upstream_down`; the active endpoint's outage is `upstream_unreachable`.
+    fn check_endpoints(&mut self, now_ms: u64, view: &UpstreamsView, changes: &mut Vec<Alert>) {
+        if view.endpoints.len() < 2 {
+            return;
+        }
+        let serving = view.active_label().unwrap_or("none");
+        for (index, endpoint) in view.endpoints.iter().enumerate() {
+            let subject = endpoint.label.as_str();
+            if endpoint.reachable {
+                let message = format!("upstream endpoint {subject} answers again");
+                let kind = AlertKind::UpstreamEndpointDown;
+                self.resolve(now_ms, kind, subject, message, changes);
+                continue;
+            }
+            let down_since = endpoint.last_ok_ms.unwrap_or(self.started_ms);
+            let down_ms = now_ms.saturating_sub(down_since);
+            if index == view.active || down_ms < millis(self.settings.upstream_down) {
+                continue;
+            }
+            let error = endpoint.last_error.as_deref().unwrap_or("no answer");
+            let message = format!(
+                "upstream endpoint {subject} unreachable for {} s: {}; the farm is served by {serving}",
+                down_ms / 1000,
+                one_line(error)
+            );
+            self.fire(
+                now_ms,
+                AlertKind::UpstreamEndpointDown,
+                subject,
+                message,
+                changes,
+            );
         }
     }
 

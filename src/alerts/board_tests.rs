@@ -9,6 +9,8 @@ use super::polls::PollTracker;
 use super::{Alert, AlertKind, AlertState};
 use crate::config::AlertSettings;
 use crate::sim::{round_best, SimRng};
+use crate::upstream::failover::EndpointState;
+use crate::upstream::UpstreamsView;
 
 fn settings() -> AlertSettings {
     AlertSettings {
@@ -189,6 +191,76 @@ fn upstream_and_forward_alerts_follow_their_bounds() {
         kinds(&changes),
         [(AlertKind::ForwardsFailing, "pool", AlertState::Resolved)]
     );
+}
+
+/// An endpoint as the failover state holds it.
+fn endpoint(label: &str, last_ok_ms: Option<u64>, reachable: bool) -> EndpointState {
+    EndpointState {
+        label: label.into(),
+        reachable,
+        last_ok_ms,
+        last_error: (!reachable).then(|| "connection refused".into()),
+        ..EndpointState::default()
+    }
+}
+
+#[test]
+fn an_endpoint_that_does_not_serve_the_farm_is_down_after_the_upstream_bound() {
+    let mut board = Board::new(settings(), 1_000);
+    let polls = PollTracker::new(1);
+    let mut tick = input(&polls);
+    // The primary stopped answering at 2 s; the backup took over.
+    tick.endpoints = UpstreamsView {
+        active: 1,
+        switches: 1,
+        endpoints: vec![
+            endpoint("http://primary/", Some(2_000), false),
+            endpoint("http://backup/", Some(6_000), true),
+        ],
+    };
+    assert!(board.tick(6_999, &tick).is_empty(), "down for < 5 s");
+    let changes = board.tick(7_000, &tick);
+    assert_eq!(
+        kinds(&changes),
+        [(
+            AlertKind::UpstreamEndpointDown,
+            "http://primary/",
+            AlertState::Firing
+        )]
+    );
+    assert_eq!(
+        changes[0].message,
+        "upstream endpoint http://primary/ unreachable for 5 s: connection refused; \
+         the farm is served by http://backup/"
+    );
+    assert!(
+        board.tick(60_000, &tick).is_empty(),
+        "one change, not one per tick"
+    );
+
+    // The active endpoint's own outage is upstream_unreachable's, never this alert's.
+    let mut active_down = tick.clone();
+    active_down.endpoints.endpoints[1] = endpoint("http://backup/", Some(6_000), false);
+    active_down.endpoints.endpoints[0] = endpoint("http://primary/", Some(70_000), true);
+    let changes = board.tick(70_000, &active_down);
+    assert_eq!(
+        kinds(&changes),
+        [(
+            AlertKind::UpstreamEndpointDown,
+            "http://primary/",
+            AlertState::Resolved
+        )]
+    );
+    assert!(board.tick(90_000, &active_down).is_empty());
+
+    // Without backups there is nothing to say beyond upstream_unreachable.
+    let mut alone = input(&polls);
+    alone.endpoints.endpoints = vec![endpoint("http://primary/", None, false)];
+    let mut fresh = Board::new(settings(), 0);
+    assert!(fresh
+        .tick(3_600_000, &alone)
+        .iter()
+        .all(|a| a.kind != AlertKind::UpstreamEndpointDown));
 }
 
 #[test]

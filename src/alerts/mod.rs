@@ -10,8 +10,10 @@
 //! record polls, as they record submissions.
 //!
 //! Kinds: `machine_silent`, `machine_not_submitting`, `capacity_drop` (statistical, see
-//! `capacity`), `upstream_unreachable`, `forwards_failing`. It does not send anything over the
-//! network itself (see `notify`) and never opens the database (rows go to the store's queue).
+//! `capacity`), `upstream_unreachable`, `upstream_endpoint_down` (with backups, from the
+//! endpoints' state the upstream module keeps), `forwards_failing`. It does not send anything
+//! over the network itself (see `notify`) and never opens the database (rows go to the store's
+//! queue).
 
 pub mod board;
 pub mod capacity;
@@ -30,6 +32,7 @@ use crate::config::AlertSettings;
 use crate::events::now_ms;
 use crate::history::HistoryFeed;
 use crate::stats::Stats;
+use crate::upstream::Upstreams;
 use board::Board;
 
 /// How often the alerts are recomputed.
@@ -42,15 +45,17 @@ pub enum AlertKind {
     MachineNotSubmitting,
     CapacityDrop,
     UpstreamUnreachable,
+    UpstreamEndpointDown,
     ForwardsFailing,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 6] = [
         AlertKind::MachineSilent,
         AlertKind::MachineNotSubmitting,
         AlertKind::CapacityDrop,
         AlertKind::UpstreamUnreachable,
+        AlertKind::UpstreamEndpointDown,
         AlertKind::ForwardsFailing,
     ];
 
@@ -61,6 +66,7 @@ impl AlertKind {
             AlertKind::MachineNotSubmitting => "machine_not_submitting",
             AlertKind::CapacityDrop => "capacity_drop",
             AlertKind::UpstreamUnreachable => "upstream_unreachable",
+            AlertKind::UpstreamEndpointDown => "upstream_endpoint_down",
             AlertKind::ForwardsFailing => "forwards_failing",
         }
     }
@@ -73,7 +79,9 @@ impl AlertKind {
     pub fn about_capacity_holder(self) -> bool {
         !matches!(
             self,
-            AlertKind::UpstreamUnreachable | AlertKind::ForwardsFailing
+            AlertKind::UpstreamUnreachable
+                | AlertKind::UpstreamEndpointDown
+                | AlertKind::ForwardsFailing
         )
     }
 }
@@ -134,6 +142,7 @@ impl AlertStage {
     pub fn spawn(
         settings: AlertSettings,
         stats: Arc<Stats>,
+        upstreams: Arc<Upstreams>,
         notify: Option<notify::ChangeSender>,
         mut history: HistoryFeed,
     ) -> io::Result<AlertStage> {
@@ -153,7 +162,8 @@ impl AlertStage {
                         }
                     }
                     let now = now_ms();
-                    let (input, current) = stats.alert_input(now, after_height);
+                    let (mut input, current) = stats.alert_input(now, after_height);
+                    input.endpoints = upstreams.view();
                     after_height = current.or(after_height);
                     for change in board.tick(now, &input) {
                         log_change(&change);

@@ -209,6 +209,7 @@ impl App {
         let alerts = AlertStage::spawn(
             config.alerts.clone(),
             stats.clone(),
+            observe.upstreams.clone(),
             notifier.as_ref().map(Notifier::sender),
             history_feed,
         )

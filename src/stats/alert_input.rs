@@ -69,6 +69,8 @@ impl Stats {
             upstream_last_success_ms: upstream.last_success_ms,
             upstream_last_error: upstream.last_error,
             failed_streak: state.forwards.failed_streak,
+            // The endpoints' state is the upstream module's: the alerts thread adds it.
+            endpoints: Default::default(),
         };
         (input, current)
     }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use pocx_aggregator::config::{UpstreamAuth, UpstreamEndpoint};
+use pocx_aggregator::config::{Config, UpstreamAuth, UpstreamEndpoint};
 use pocx_aggregator::sim::{Behaviour, SimUpstream, SimUpstreamConfig};
 
 use crate::support::{account, wait_until, Farm};
@@ -15,8 +15,17 @@ use crate::support::{account, wait_until, Farm};
 /// on a loaded test host.
 const FAILOVER_DEADLINE: Duration = Duration::from_secs(15);
 
-/// A farm whose aggregator has `backups` behind its primary; `adjust` may change more.
+/// A farm whose aggregator has `backups` behind its primary.
 fn farm_with_backups(backups: &[&SimUpstream], failback_secs: u64) -> Farm {
+    farm_with_backups_and(backups, failback_secs, |_| {})
+}
+
+/// The same, with `adjust` changing more of the configuration.
+fn farm_with_backups_and(
+    backups: &[&SimUpstream],
+    failback_secs: u64,
+    adjust: impl FnOnce(&mut Config),
+) -> Farm {
     let urls: Vec<String> = backups.iter().map(|b| b.url()).collect();
     let upstream = SimUpstreamConfig {
         hang_limit: Duration::from_secs(60),
@@ -31,6 +40,7 @@ fn farm_with_backups(backups: &[&SimUpstream], failback_secs: u64) -> Farm {
             })
             .collect();
         config.upstream.failback = Duration::from_secs(failback_secs);
+        adjust(config);
     })
 }
 
@@ -129,6 +139,48 @@ fn the_primary_takes_over_again_once_it_has_answered_for_failback_secs() {
     farm.submit(&round, &account(2), 1_000);
     wait_until(Duration::from_secs(5), || {
         !farm.upstream.submissions().is_empty()
+    });
+}
+
+/// The state of the `upstream_endpoint_down` alert about `endpoint` in `/stats`, if listed.
+fn endpoint_alert(farm: &Farm, endpoint: &str) -> Option<Value> {
+    let stats = farm.stats();
+    let alerts = stats["alerts"].as_array()?;
+    alerts
+        .iter()
+        .find(|a| a["kind"] == "upstream_endpoint_down" && a["subject"] == endpoint)
+        .map(|a| a["state"].clone())
+}
+
+#[test]
+fn an_endpoint_down_while_a_backup_serves_the_farm_is_an_alert() {
+    let backup = backup();
+    let farm = farm_with_backups_and(&[&backup], 2, |config| {
+        config.alerts.upstream_down = Duration::from_secs(1);
+    });
+    farm.wait_for_round();
+    let primary = farm.stats()["upstream"]["endpoints"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    farm.upstream.set_behaviour(Behaviour::Refuse);
+    wait_until(FAILOVER_DEADLINE, || {
+        endpoint_alert(&farm, &primary) == Some(json!("firing"))
+    });
+    // The farm is served all the while: the upstream itself is not an alert.
+    let stats = farm.stats();
+    assert_eq!(stats["upstream"]["active"], backup.url(), "{stats}");
+    let upstream_alerts = stats["alerts"].as_array().unwrap().iter();
+    assert!(
+        upstream_alerts
+            .filter(|a| a["kind"] == "upstream_unreachable")
+            .all(|a| a["state"] != "firing"),
+        "{stats}"
+    );
+
+    farm.upstream.set_behaviour(Behaviour::Normal);
+    wait_until(Duration::from_secs(10), || {
+        endpoint_alert(&farm, &primary) == Some(json!("resolved"))
     });
 }
 
