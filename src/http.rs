@@ -38,11 +38,6 @@ impl HttpRequest {
         }
     }
 
-    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> HttpRequest {
-        self.body = body.into();
-        self
-    }
-
     pub fn with_header(mut self, name: &str, value: &str) -> HttpRequest {
         self.headers.push(name, value);
         self
