@@ -209,8 +209,6 @@ impl Board {
         } else {
             input.upstream_name.as_str()
         };
-        let down_since = input.upstream_last_success_ms.unwrap_or(self.started_ms);
-        let down_ms = now_ms.saturating_sub(down_since);
         if input.upstream_reachable {
             let message = format!("upstream {name} is reachable again");
             self.resolve(
@@ -220,13 +218,9 @@ impl Board {
                 message,
                 changes,
             );
-        } else if down_ms >= millis(self.settings.upstream_down) {
-            let error = input.upstream_last_error.as_deref().unwrap_or("no answer");
-            let message = format!(
-                "upstream {name} unreachable for {} s: {}",
-                down_ms / 1000,
-                one_line(error)
-            );
+        } else if let Some(down_ms) = self.down_past_bound(now_ms, input.upstream_last_success_ms) {
+            let error = input.upstream_last_error.as_deref();
+            let message = unreachable_message(&format!("upstream {name}"), down_ms, error);
             self.fire(
                 now_ms,
                 AlertKind::UpstreamUnreachable,
@@ -263,16 +257,17 @@ impl Board {
                 self.resolve(now_ms, kind, subject, message, changes);
                 continue;
             }
-            let down_since = endpoint.last_ok_ms.unwrap_or(self.started_ms);
-            let down_ms = now_ms.saturating_sub(down_since);
-            if index == view.active || down_ms < millis(self.settings.upstream_down) {
+            if index == view.active {
                 continue;
             }
-            let error = endpoint.last_error.as_deref().unwrap_or("no answer");
+            let Some(down_ms) = self.down_past_bound(now_ms, endpoint.last_ok_ms) else {
+                continue;
+            };
+            let what = format!("upstream endpoint {subject}");
+            let error = endpoint.last_error.as_deref();
             let message = format!(
-                "upstream endpoint {subject} unreachable for {} s: {}; the farm is served by {serving}",
-                down_ms / 1000,
-                one_line(error)
+                "{}; the farm is served by {serving}",
+                unreachable_message(&what, down_ms, error)
             );
             self.fire(
                 now_ms,
@@ -282,6 +277,13 @@ impl Board {
                 changes,
             );
         }
+    }
+
+    /// How long something that last answered at `last_ok_ms` (never: since start) has been
+    /// silent, once that reaches `upstream_down`.
+    fn down_past_bound(&self, now_ms: u64, last_ok_ms: Option<u64>) -> Option<u64> {
+        let down_ms = now_ms.saturating_sub(last_ok_ms.unwrap_or(self.started_ms));
+        (down_ms >= millis(self.settings.upstream_down)).then_some(down_ms)
     }
 
     fn fire(
@@ -349,6 +351,12 @@ fn enter(
 
 fn millis(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `<what> unreachable for <s> s: <error>`, the error on one line.
+fn unreachable_message(what: &str, down_ms: u64, error: Option<&str>) -> String {
+    let error = one_line(error.unwrap_or("no answer"));
+    format!("{what} unreachable for {} s: {error}", down_ms / 1000)
 }
 
 /// Error text from the upstream, on one line and bounded.
