@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-use crate::events::now_ms;
+use crate::events::{millis, now_ms, short_hash};
 use crate::filter::Rounds;
 use crate::stats::{Stats, UpstreamStatus};
 use crate::store::{StoreRow, StoreSender};
@@ -203,7 +203,7 @@ impl Poller {
             Ok(info) => {
                 self.status.reachable = true;
                 self.status.last_success_ms = Some(now_ms());
-                self.status.latency_ms = Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+                self.status.latency_ms = Some(millis(took));
                 if self.in_outage {
                     self.in_outage = false;
                     log::info!("upstream reachable again");
@@ -234,7 +234,7 @@ impl Poller {
             "new round: height {} base target {} block hash {}",
             round.height,
             round.base_target,
-            short(&round.block_hash)
+            short_hash(&round.block_hash)
         );
         self.published.stats.on_new_round(&round);
         self.published.store.send(StoreRow::Round(round));
@@ -265,10 +265,6 @@ fn next_poll_after(started: Instant, finished: Instant, interval: Duration) -> I
     } else {
         finished + MIN_FORCED_GAP.min(interval)
     }
-}
-
-fn short(hex: &str) -> &str {
-    hex.get(..16).unwrap_or(hex)
 }
 
 #[cfg(test)]

@@ -6,14 +6,24 @@
 //! them. Nothing here does I/O or holds a lock.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, the one clock every record uses.
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map(millis)
         .unwrap_or(0)
+}
+
+/// A duration in whole milliseconds, as records and settings count time.
+pub fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The first 16 hex digits of a block hash, as log lines show it.
+pub fn short_hash(hex: &str) -> &str {
+    hex.get(..16).unwrap_or(hex)
 }
 
 /// One round of mining as the upstream described it.
@@ -130,6 +140,21 @@ pub struct ForwardJob {
     /// poc_time the aggregator computed (from the round's upstream base target).
     pub poc_time: u64,
     pub received_ms: u64,
+}
+
+impl ForwardJob {
+    /// The submission as statistics and the store keep it.
+    pub fn record(&self, forwarded: bool) -> SubmissionRecord {
+        SubmissionRecord {
+            account_id: self.submission.account_id.clone(),
+            machine: self.machine.clone(),
+            height: self.submission.height,
+            raw_quality: self.submission.raw_quality,
+            poc_time: self.poc_time,
+            received_ms: self.received_ms,
+            forwarded,
+        }
+    }
 }
 
 /// Where the forwarder and the verification stage report each submission's single outcome

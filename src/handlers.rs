@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::auth::AuthError;
 use crate::cache::RefreshHandle;
 use crate::config::BasicCredentials;
-use crate::events::{now_ms, ForwardJob, MachineId, SubmissionRecord};
+use crate::events::{now_ms, ForwardJob, MachineId};
 use crate::filter::{Rounds, Verdict};
 use crate::forwarder::Forwarder;
 use crate::http::{HttpRequest, HttpResponse};
@@ -66,7 +66,7 @@ pub fn handle(ctx: &Context, request: HttpRequest) -> HttpResponse {
         }
         ("GET" | "HEAD", "/metrics") if ctx.stats_on_miner_port => HttpResponse::new(
             200,
-            "text/plain; version=0.0.4; charset=utf-8",
+            crate::metrics::CONTENT_TYPE,
             ctx.observe.metrics_text(),
         ),
         ("GET" | "HEAD", "/history") if ctx.stats_on_miner_port => {
@@ -96,16 +96,12 @@ fn handle_rpc(ctx: &Context, request: &HttpRequest) -> HttpResponse {
     }
     if let (Some(limiter), Some(peer)) = (&ctx.connection_limiter, request.remote) {
         if !limiter.allow(peer) {
-            let err = RpcError::new(code::RATE_LIMITED, "rate limited: too many connections");
-            return HttpResponse::json(429, rpc::error_response(&err, &Value::Null))
-                .with_header("Retry-After", "1".into());
+            return rate_limited("rate limited: too many connections");
         }
     }
     if let (Some(limiter), Some(peer)) = (&ctx.rate_limiter, request.remote) {
         if !limiter.allow(peer.ip()) {
-            let err = RpcError::new(code::RATE_LIMITED, "rate limited: too many requests");
-            return HttpResponse::json(429, rpc::error_response(&err, &Value::Null))
-                .with_header("Retry-After", "1".into());
+            return rate_limited("rate limited: too many requests");
         }
     }
     let mut method_seen = "invalid";
@@ -202,15 +198,7 @@ fn submit_nonce(ctx: &Context, submission: NonceSubmission, machine: &MachineId)
         }
     };
     let raw_quality = job.submission.raw_quality;
-    let record = SubmissionRecord {
-        account_id: job.submission.account_id.clone(),
-        machine: machine.clone(),
-        height: job.submission.height,
-        raw_quality,
-        poc_time,
-        received_ms,
-        forwarded,
-    };
+    let record = job.record(forwarded);
     // Recorded before it is handed on: a fast upstream answer must find the account and the
     // machine in the statistics (and the submission row ahead of its outcome in the store).
     if forwarded && ctx.verifier.is_some() {
@@ -259,12 +247,16 @@ fn not_served(ctx: &Context, height: u64) -> RpcError {
     }
 }
 
+/// A 429 with `Retry-After: 1` and the JSON-RPC error `message`.
+fn rate_limited(message: &'static str) -> HttpResponse {
+    let err = RpcError::new(code::RATE_LIMITED, message);
+    HttpResponse::json(429, rpc::error_response(&err, &Value::Null))
+        .with_header("Retry-After", "1".into())
+}
+
 /// `X-Miner` (or the older `X-Minername`) when sent, cleaned and bounded; else the client IP.
-pub fn machine_id(request: &HttpRequest) -> MachineId {
-    match machine_key(request) {
-        Cow::Borrowed(name) => name.into(),
-        Cow::Owned(name) => name.into(),
-    }
+fn machine_id(request: &HttpRequest) -> MachineId {
+    MachineId::from(&*machine_key(request))
 }
 
 /// The machine's name as [`machine_id`] gives it, borrowed from the request when it needs no

@@ -54,7 +54,7 @@ impl Observability {
             verify_queue_depth: self.verifier.as_ref().map_or(0, VerifyStage::queue_depth),
             store: self.store.health(),
             filter_capped: self.rounds.capped_total(),
-            mining_info_age_ms: self.mining_info_age_ms(now_ms()),
+            mining_info_age_ms: age_ms(self.stats.upstream().last_success_ms, now_ms()),
             upstreams: self.upstreams.view(),
             http_refused: self.http.refusals.snapshot(),
             http: HttpCounts {
@@ -64,12 +64,11 @@ impl Observability {
             },
         }
     }
+}
 
-    /// Milliseconds since the served info was last confirmed by the upstream.
-    fn mining_info_age_ms(&self, now: u64) -> Option<u64> {
-        let last = self.stats.upstream().last_success_ms?;
-        Some(now.saturating_sub(last))
-    }
+/// Milliseconds since the served info was last confirmed by the upstream (at `last_success_ms`).
+fn age_ms(last_success_ms: Option<u64>, now: u64) -> Option<u64> {
+    last_success_ms.map(|last| now.saturating_sub(last))
 }
 
 /// The reports both ports serve: the running aggregator's [`Observability`], or a fixture.
@@ -105,8 +104,8 @@ impl Reports for Observability {
         let upstreams = self.upstreams.view();
         let served = self.rounds.served();
         let store = self.store.health();
-        let age_ms = self.mining_info_age_ms(now_ms());
-        let ttl_ms = u64::try_from(self.mining_info_ttl.as_millis()).unwrap_or(u64::MAX);
+        let age_ms = age_ms(upstream.last_success_ms, now_ms());
+        let ttl_ms = crate::events::millis(self.mining_info_ttl);
         let stale = age_ms.is_none_or(|age| age > ttl_ms);
         let status = match (&served, stale, store.ok) {
             (None, _, _) => "unavailable",

@@ -14,6 +14,8 @@ use super::polls::PollEntry;
 use super::rounds::MachineRounds;
 use super::{Alert, AlertKind, AlertState};
 use crate::config::AlertSettings;
+use crate::events::millis;
+use crate::upstream::error::printable;
 use crate::upstream::UpstreamsView;
 
 /// How long a resolved alert stays listed.
@@ -349,20 +351,8 @@ fn enter(
     changes.push(alert.clone());
 }
 
-fn millis(duration: std::time::Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// `<what> unreachable for <s> s: <error>`, the error on one line.
 fn unreachable_message(what: &str, down_ms: u64, error: Option<&str>) -> String {
-    let error = one_line(error.unwrap_or("no answer"));
+    let error = printable(error.unwrap_or("no answer"));
     format!("{what} unreachable for {} s: {error}", down_ms / 1000)
-}
-
-/// Error text from the upstream, on one line and bounded.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(200)
-        .collect()
 }

@@ -67,6 +67,7 @@ pub struct CapacityTest {
 }
 
 impl CapacityTest {
+    #[cfg(test)]
     pub fn is_dropped(&self) -> bool {
         self.dropped
     }

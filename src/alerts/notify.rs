@@ -48,7 +48,7 @@ pub struct RepeatLimit {
 impl RepeatLimit {
     pub fn new(repeat: Duration) -> RepeatLimit {
         RepeatLimit {
-            repeat_ms: u64::try_from(repeat.as_millis()).unwrap_or(u64::MAX),
+            repeat_ms: crate::events::millis(repeat),
             sent: HashMap::new(),
         }
     }

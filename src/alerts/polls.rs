@@ -82,6 +82,7 @@ impl PollTracker {
         self.entries.insert(Arc::from(machine), entry);
     }
 
+    #[cfg(test)]
     pub fn get(&self, machine: &str) -> Option<&PollEntry> {
         self.entries.get(machine)
     }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::events::{DropReason, ForwardJob, SubmissionRecord};
+use crate::events::{DropReason, ForwardJob};
 use crate::filter::{Rounds, Verdict};
 use crate::forwarder::ForwardGate;
 use crate::protocol::{code, NonceSubmission, SubmitAnswer};
@@ -74,15 +74,7 @@ impl VerifyGate for Gate {
 
     fn commit(&self, job: &ForwardJob) -> bool {
         let improves = self.rounds.offer(job, true) == Verdict::Forward;
-        let record = SubmissionRecord {
-            account_id: job.submission.account_id.clone(),
-            machine: job.machine.clone(),
-            height: job.submission.height,
-            raw_quality: job.submission.raw_quality,
-            poc_time: job.poc_time,
-            received_ms: job.received_ms,
-            forwarded: improves,
-        };
+        let record = job.record(improves);
         self.stats.record_verified(&record);
         self.store.send(StoreRow::Submission(record));
         improves

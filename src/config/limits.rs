@@ -98,15 +98,11 @@ pub(super) fn alert_settings(alerts: &Section) -> Result<AlertSettings, ConfigEr
         let value = alerts.uint(key, 1, max)?.unwrap_or(default);
         Ok(u32::try_from(value).unwrap_or(u32::MAX))
     };
-    let format = match alerts
+    let name = alerts
         .choice("webhook_format", &WebhookFormat::NAMES)?
-        .unwrap_or(defaults::WEBHOOK_FORMAT)
-    {
-        "slack" => WebhookFormat::Slack,
-        "discord" => WebhookFormat::Discord,
-        "ntfy" => WebhookFormat::Ntfy,
-        _ => WebhookFormat::Json,
-    };
+        .unwrap_or(defaults::WEBHOOK_FORMAT);
+    // `choice` admits only the names, so the fallback is never taken.
+    let format = WebhookFormat::named(name).unwrap_or(WebhookFormat::Json);
     let webhook = match alerts.text("webhook_url")? {
         Some(url) => {
             check_url(url)

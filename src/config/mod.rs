@@ -133,6 +133,16 @@ pub struct UpstreamSettings {
     pub tls: EndpointTls,
 }
 
+impl UpstreamSettings {
+    /// The primary endpoint: `url` with its credentials.
+    pub fn primary(&self) -> UpstreamEndpoint {
+        UpstreamEndpoint {
+            url: self.url.clone(),
+            auth: self.auth.clone(),
+        }
+    }
+}
+
 /// One backup endpoint: an address and its own credentials, like the primary's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpstreamEndpoint {
@@ -246,7 +256,17 @@ pub enum WebhookFormat {
 }
 
 impl WebhookFormat {
+    pub const ALL: [WebhookFormat; 4] = [
+        WebhookFormat::Json,
+        WebhookFormat::Slack,
+        WebhookFormat::Discord,
+        WebhookFormat::Ntfy,
+    ];
     pub const NAMES: [&'static str; 4] = ["json", "slack", "discord", "ntfy"];
+
+    pub fn named(name: &str) -> Option<WebhookFormat> {
+        WebhookFormat::ALL.into_iter().find(|f| f.as_str() == name)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -38,8 +38,6 @@ const PAGE_CSP: &str =
      connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
      frame-ancestors 'none'";
 
-const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
 /// The routes of the dashboard port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
@@ -90,7 +88,7 @@ pub fn handle<R: Reports + ?Sized>(
         Route::Stats => no_store(HttpResponse::json(200, reports.stats_json())),
         Route::Metrics => no_store(HttpResponse::new(
             200,
-            METRICS_CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
             reports.metrics_text(),
         )),
         Route::Health => {

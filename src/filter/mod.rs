@@ -223,6 +223,7 @@ impl Filter {
         self.rounds.iter().map(|round| round.held).sum()
     }
 
+    #[cfg(test)]
     /// True while the round is one of the tracked ones.
     pub fn is_live(&self, height: u64, block_hash: &str) -> bool {
         self.round(height, block_hash).is_some()

@@ -51,6 +51,7 @@ impl Hourly {
         hourly
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.gathered.is_empty()
     }

@@ -6,9 +6,11 @@
 //! client may reconnect from the same address and port moments later, so each cut connection is
 //! remembered by peer *and* by its socket (the descriptor's inode): a request from a remembered
 //! peer is dropped while that socket is the only one open from it, and served once a new socket
-//! is. Looked up only for requests from a remembered peer; every other request pays one atomic
-//! load.
+//! is. While nothing is remembered a request pays one atomic load; otherwise a short lock that
+//! forgets expired entries from the front (they are kept in the order they were cut) and looks
+//! for its peer; only a remembered peer's request looks at the process's sockets.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -24,7 +26,7 @@ const MOST: usize = 1_024;
 
 #[derive(Debug, Default)]
 pub struct CutConnections {
-    cut: Mutex<Vec<Cut>>,
+    cut: Mutex<VecDeque<Cut>>,
     /// Length of `cut`, read without the lock on every request.
     len: AtomicUsize,
 }
@@ -39,13 +41,13 @@ struct Cut {
 
 impl CutConnections {
     pub fn mark(&self, peer: SocketAddr, socket: Option<u64>) {
-        let mut cut = self.cut.lock();
-        cut.retain(|c| c.at.elapsed() < MEMORY);
-        if cut.len() >= MOST {
-            cut.remove(0);
-        }
         let at = Instant::now();
-        cut.push(Cut { peer, socket, at });
+        let mut cut = self.cut.lock();
+        forget_expired(&mut cut, at);
+        if cut.len() >= MOST {
+            cut.pop_front();
+        }
+        cut.push_back(Cut { peer, socket, at });
         self.len.store(cut.len(), Ordering::Release);
     }
 
@@ -59,7 +61,7 @@ impl CutConnections {
         }
         let sockets_cut: Vec<Option<u64>> = {
             let mut cut = self.cut.lock();
-            cut.retain(|c| c.at.elapsed() < MEMORY);
+            forget_expired(&mut cut, Instant::now());
             self.len.store(cut.len(), Ordering::Release);
             cut.iter()
                 .filter(|c| c.peer == peer)
@@ -78,6 +80,16 @@ impl CutConnections {
             .collect();
         // Served only when every socket open from the peer is a new one.
         open.is_empty() || open.iter().any(|socket| sockets_cut.contains(socket))
+    }
+}
+
+/// Drops the entries older than [`MEMORY`] at `now`: they sit at the front.
+fn forget_expired(cut: &mut VecDeque<Cut>, now: Instant) {
+    while cut
+        .front()
+        .is_some_and(|c| now.saturating_duration_since(c.at) >= MEMORY)
+    {
+        cut.pop_front();
     }
 }
 

@@ -172,8 +172,7 @@ fn thread_count() -> Option<u64> {
 
 /// The `Threads:` line of a `/proc/<pid>/status` text.
 fn threads_in_status(status: &str) -> Option<u64> {
-    let line = status.lines().find(|line| line.starts_with("Threads:"))?;
-    line.get("Threads:".len()..)?.trim().parse().ok()
+    super::sockets::status_field(status, "Threads:")
 }
 
 #[cfg(test)]

@@ -137,7 +137,6 @@ impl HttpServer {
             stop: stop.clone(),
             accept_died: accept_died.clone(),
             watch,
-            counters: counters.clone(),
             slow_lane: None,
         };
         let slow_lane = SlowLane::start(&template)?;
@@ -234,7 +233,6 @@ struct Worker {
     stop: Arc<AtomicBool>,
     accept_died: Arc<AtomicBool>,
     watch: Arc<Watch>,
-    counters: Arc<ServerCounters>,
     /// Where requests whose body is still on the wire go (`None` on the slow lane itself).
     slow_lane: Option<Sender<tiny_http::Request>>,
 }
@@ -289,7 +287,10 @@ impl Worker {
             .slow_lane
             .is_none()
             .then(|| self.watch.in_flight.enter(peer));
-        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        self.config
+            .counters
+            .requests
+            .fetch_add(1, Ordering::Relaxed);
         let head_only = *request.method() == tiny_http::Method::Head;
         let mut close = wire::client_wants_close(&request);
         let read = wire::read_request(&mut request, self.config.max_body);
@@ -310,7 +311,10 @@ impl Worker {
             }
             Err(ReadFailure::TooLarge) => return,
             Err(ReadFailure::Io(e)) => {
-                self.counters.read_failures.fetch_add(1, Ordering::Relaxed);
+                self.config
+                    .counters
+                    .read_failures
+                    .fetch_add(1, Ordering::Relaxed);
                 log::debug!("{}: request body not read: {e}", self.config.name);
                 close = true;
                 HttpResponse::text(408, "request body not received in time\n")
@@ -325,7 +329,7 @@ impl Worker {
         match catch_unwind(AssertUnwindSafe(|| (self.handler)(request))) {
             Ok(response) => response,
             Err(_) => {
-                self.counters.panics.fetch_add(1, Ordering::Relaxed);
+                self.config.counters.panics.fetch_add(1, Ordering::Relaxed);
                 log::error!(
                     "{}: a request handler panicked; answered 500",
                     self.config.name

@@ -188,6 +188,7 @@ impl RefusalCounts {
             .collect()
     }
 
+    #[cfg(test)]
     pub fn total(&self) -> u64 {
         self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }

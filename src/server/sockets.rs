@@ -12,6 +12,7 @@
 //!
 //! Linux only: elsewhere nothing is found and nothing is cut (see ARCHITECTURE, known limits).
 
+use std::collections::HashSet;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{BorrowedFd, RawFd};
 
@@ -36,16 +37,10 @@ pub struct Traffic {
 /// Connected sockets of this process accepted on one of `listeners` (an unspecified IP matches
 /// any local IP with the listener's port), one per connection, with the index of its listener.
 pub fn accepted_on(listeners: &[SocketAddr]) -> Vec<(usize, Connection)> {
-    let mut found: Vec<(usize, Connection)> = Vec::new();
-    for (at, connection) in descriptors(listeners) {
-        if !found
-            .iter()
-            .any(|(i, c)| *i == at && c.peer == connection.peer)
-        {
-            found.push((at, connection));
-        }
-    }
-    found
+    let mut seen = HashSet::new();
+    descriptors(listeners)
+        .filter(|(at, connection)| seen.insert((*at, connection.peer)))
+        .collect()
 }
 
 /// Every descriptor of the connection from `peer` accepted on `listener` (tiny_http closes
@@ -71,8 +66,13 @@ fn descriptors(listeners: &[SocketAddr]) -> impl Iterator<Item = (usize, Connect
 
 /// The `FDSize:` line of a `/proc/<pid>/status` text.
 fn fd_table_size(status: &str) -> Option<RawFd> {
-    let line = status.lines().find(|line| line.starts_with("FDSize:"))?;
-    line.get("FDSize:".len()..)?.trim().parse().ok()
+    status_field(status, "FDSize:")
+}
+
+/// The value of the line starting with `key` in a `/proc/<pid>/status` text.
+pub(super) fn status_field<T: std::str::FromStr>(status: &str, key: &str) -> Option<T> {
+    let line = status.lines().find(|line| line.starts_with(key))?;
+    line.get(key.len()..)?.trim().parse().ok()
 }
 
 fn accepted_connection(fd: RawFd, listeners: &[SocketAddr]) -> Option<(usize, Connection)> {

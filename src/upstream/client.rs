@@ -73,22 +73,8 @@ pub struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// The client of the primary endpoint; `timeout` bounds every call as a whole (connect,
-    /// send, receive).
-    pub fn new(
-        settings: &UpstreamSettings,
-        timeout: Duration,
-        connections: usize,
-    ) -> UpstreamClient {
-        let primary = UpstreamEndpoint {
-            url: settings.url.clone(),
-            auth: settings.auth.clone(),
-        };
-        UpstreamClient::for_endpoint(settings, &primary, timeout, connections)
-    }
-
     /// The client of one endpoint, primary or backup, with the site name and TLS settings
-    /// of `settings`.
+    /// of `settings`; `timeout` bounds every call as a whole (connect, send, receive).
     pub fn for_endpoint(
         settings: &UpstreamSettings,
         endpoint: &UpstreamEndpoint,

@@ -14,6 +14,7 @@ use parking_lot::Mutex;
 use super::failover::{Change, EndpointState, Failover, Tip};
 use super::{MiningInfo, SubmitUpstream, UpstreamClient, UpstreamError};
 use crate::config::{mask_url, UpstreamEndpoint, UpstreamSettings};
+use crate::events::millis;
 use crate::protocol::{NonceSubmission, SubmitAnswer};
 
 /// With backups, others are polled at every this many polls of the active endpoint (and at
@@ -43,10 +44,7 @@ impl Upstreams {
         refresh: Duration,
         connections: usize,
     ) -> Upstreams {
-        let primary = UpstreamEndpoint {
-            url: settings.url.clone(),
-            auth: settings.auth.clone(),
-        };
+        let primary = settings.primary();
         let endpoints: Vec<&UpstreamEndpoint> =
             std::iter::once(&primary).chain(&settings.backups).collect();
         let with_backups = endpoints.len() > 1;
@@ -182,10 +180,14 @@ impl SubmitUpstream for Upstreams {
             return primary.submit_nonce(submission);
         }
         let first = self.first_choice(submission.height);
-        let error = match self.clients.get(first).map(|c| c.submit_nonce(submission)) {
-            Some(Err(error)) if error.is_transient() => error,
-            Some(answer) => return answer,
-            None => return primary.submit_nonce(submission),
+        let error = match self
+            .clients
+            .get(first)
+            .unwrap_or(primary)
+            .submit_nonce(submission)
+        {
+            Err(error) if error.is_transient() => error,
+            answer => return answer,
         };
         let second = self.state.lock().retry_target(first, submission.height);
         match second.and_then(|index| self.clients.get(index).map(|c| (index, c))) {
@@ -258,8 +260,4 @@ fn log_change(state: &Failover, change: &Change) {
             label(state.active())
         ),
     }
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -7,6 +7,8 @@
 //! disagrees with the active one's (another block hash at the same height, or heights far
 //! apart) is neither failed over to nor used for a retry until it agrees again.
 
+use crate::events::short_hash;
+
 /// Tips further apart than this many blocks are on different chains (or one is far behind).
 pub const MAX_HEIGHT_GAP: u64 = 3;
 
@@ -256,14 +258,10 @@ pub fn compare_tips(reference: &Tip, other: &Tip) -> Verdict {
         Verdict::Different(format!(
             "another block hash at height {} ({} against {})",
             other.height,
-            short(&other.block_hash),
-            short(&reference.block_hash)
+            short_hash(&other.block_hash),
+            short_hash(&reference.block_hash)
         ))
     }
-}
-
-fn short(hex: &str) -> &str {
-    hex.get(..16).unwrap_or(hex)
 }
 
 #[cfg(test)]

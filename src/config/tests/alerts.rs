@@ -87,3 +87,13 @@ fn webhook_urls_are_shown_without_their_secrets() {
     assert!(summary.contains("alerts.webhook_url: https://discord.com/***"));
     assert!(summary.contains("alerts.webhook_format: discord"));
 }
+
+#[test]
+fn every_webhook_format_is_read_by_its_name() {
+    let names: Vec<&str> = WebhookFormat::ALL.iter().map(|f| f.as_str()).collect();
+    assert_eq!(names, WebhookFormat::NAMES);
+    for format in WebhookFormat::ALL {
+        assert_eq!(WebhookFormat::named(format.as_str()), Some(format));
+    }
+    assert_eq!(WebhookFormat::named("teams"), None);
+}

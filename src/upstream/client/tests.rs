@@ -59,7 +59,12 @@ fn one_answer_server(answer: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
 fn client_for(url: String) -> UpstreamClient {
     let mut config = crate::config::Config::with_upstream_url(&url).unwrap();
     config.upstream.site_name = "test-site".into();
-    UpstreamClient::new(&config.upstream, Duration::from_secs(5), 1)
+    UpstreamClient::for_endpoint(
+        &config.upstream,
+        &config.upstream.primary(),
+        Duration::from_secs(5),
+        1,
+    )
 }
 
 #[test]
