@@ -1,6 +1,6 @@
 //! What every test needs whatever it tests: a temporary directory removed on drop, waiting for
-//! a condition (or a child process's exit) with a deadline, and an HTTP agent for loopback
-//! servers.
+//! a condition (or a child process's exit) with a deadline, a free loopback port, and an HTTP
+//! agent for loopback servers.
 //!
 //! One file for all test code: the unit tests compile it as `crate::testkit`, the integration
 //! tests (`tests/it/support`) and the benches include it by path. So it uses std and ureq
@@ -8,6 +8,7 @@
 
 #![allow(dead_code)]
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -87,6 +88,13 @@ pub fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
         let _ = child.wait();
     }
     status
+}
+
+/// A port on 127.0.0.1 no listener holds right now, for programs that must be told their port
+/// (they cannot bind port 0 and say which one they got). Another program may take it before
+/// them: callers that see the bind fail try again with a new one.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// An agent for servers on 127.0.0.1: every call ends within `timeout`, HTTP error statuses

@@ -8,14 +8,14 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::procfs;
-use super::testkit::{exit_within, TempDir};
+use super::testkit::{exit_within, free_port, TempDir};
 use super::wire::read_answer;
 
 /// How long a started server is left idle before its memory is read.
@@ -86,10 +86,6 @@ fn config_text(port: u16, upstream_url: &str, dir: &Path) -> String {
          database:\n  path: \"{}\"\nlogging:\n  level: \"info\"\n  file: \"\"\n",
         dir.join("aggregator.db").display()
     )
-}
-
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Polls until a `get_mining_info` is answered with a result; the time since `started`.

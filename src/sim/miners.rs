@@ -97,9 +97,11 @@ impl SimMiners {
         let (stop, stopped) = bounded::<()>(0);
         let thread_count = cfg.miners.div_ceil(MINERS_PER_THREAD).clamp(1, MAX_THREADS);
         let thread_count = thread_count.min(cfg.miners);
+        // Miners reach their aggregator directly, never through a proxy from the environment.
         let agent_config = ureq::Agent::config_builder()
             .timeout_global(Some(REQUEST_TIMEOUT))
             .http_status_as_error(false)
+            .proxy(None)
             .user_agent("PoCX-Miner/sim")
             .input_buffer_size(CONNECTION_BUFFER_BYTES)
             .output_buffer_size(CONNECTION_BUFFER_BYTES)

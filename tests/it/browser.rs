@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::{agent_with_timeout, process, TempDir};
+use crate::support::{agent_with_timeout, free_port, process, TempDir};
 
 /// Set to 1 (CI does) to turn a missing browser into a failure instead of a skip.
 pub const REQUIRE_ENV: &str = "POCX_REQUIRE_BROWSER";
@@ -209,7 +209,7 @@ impl Drop for Browser {
 fn start_driver(chromedriver: &Path, client: &ureq::Agent) -> Result<(Child, String), String> {
     let mut last_error = String::new();
     for _ in 0..3 {
-        let port = process::free_port()?;
+        let port = free_port().map_err(|e| format!("probing a port: {e}"))?;
         let mut child = Command::new(chromedriver)
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())

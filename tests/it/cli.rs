@@ -3,23 +3,9 @@
 
 mod serve;
 
-use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
-
-use crate::support::binary::BIN;
-use crate::support::process::{run_in, Finished};
+use crate::support::binary::run;
+use crate::support::process::Finished;
 use crate::support::TempDir;
-
-/// What every run of the binary that should end by itself gets at most.
-const RUN_LIMIT: Duration = Duration::from_secs(20);
-
-/// Runs the binary in `dir` with `args`; stdout and stderr go to files there (no pipe to fill).
-fn run(dir: &Path, args: &[&str]) -> Finished {
-    let mut command = Command::new(BIN);
-    command.args(args).env_remove("RUST_LOG");
-    run_in(dir, &mut command, None, RUN_LIMIT)
-}
 
 /// Runs `--check` on a configuration file with this text.
 fn check(dir: &TempDir, yaml: &str) -> Finished {

@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use pocx_aggregator::events::now_ms;
+
 use crate::browser::{self, Browser};
-use fixture::{fixture_stats, now_ms, FixtureReports, FixtureServer};
+use fixture::{fixture_stats, FixtureReports, FixtureServer};
 
 const HOSTILE_IMG: &str = "<img src=x onerror=window.__xss=1>";
 const HOSTILE_SCRIPT: &str = "<script>window.__xss=2</script>";

@@ -7,23 +7,13 @@ mod model;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::Duration;
 
-use pocx_aggregator::http::{HttpRequest, HttpResponse};
-use pocx_aggregator::server::{HttpServer, ServerConfig};
+use pocx_aggregator::server::HttpServer;
 
-/// A server that answers every request it is handed with `200 <method> <path> <body length>`.
+/// The server of `server`'s tests with two workers and the default I/O timeout.
 fn echo_server() -> HttpServer {
-    let config = ServerConfig::new("edge", "127.0.0.1:0".parse().unwrap(), 2);
-    HttpServer::start(
-        config,
-        Arc::new(|request: HttpRequest| {
-            let text = format!("{} {} {}", request.method, request.path, request.body.len());
-            HttpResponse::text(200, text)
-        }),
-    )
-    .unwrap()
+    crate::server::echo_server(2, Duration::from_secs(5))
 }
 
 /// One answer as read off the wire.

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use pocx_aggregator::config::{Config, UpstreamAuth, UpstreamEndpoint};
 use pocx_aggregator::sim::{Behaviour, SimUpstream, SimUpstreamConfig};
 
+use crate::alerts::alert;
 use crate::support::{account, wait_until, Farm};
 
 /// Long enough for the slowest failover here (a hanging primary: three polls of about 1 s)
@@ -142,16 +143,6 @@ fn the_primary_takes_over_again_once_it_has_answered_for_failback_secs() {
     });
 }
 
-/// The state of the `upstream_endpoint_down` alert about `endpoint` in `/stats`, if listed.
-fn endpoint_alert(farm: &Farm, endpoint: &str) -> Option<Value> {
-    let stats = farm.stats();
-    let alerts = stats["alerts"].as_array()?;
-    alerts
-        .iter()
-        .find(|a| a["kind"] == "upstream_endpoint_down" && a["subject"] == endpoint)
-        .map(|a| a["state"].clone())
-}
-
 #[test]
 fn an_endpoint_down_while_a_backup_serves_the_farm_is_an_alert() {
     let backup = backup();
@@ -165,7 +156,8 @@ fn an_endpoint_down_while_a_backup_serves_the_farm_is_an_alert() {
         .to_owned();
     farm.upstream.set_behaviour(Behaviour::Refuse);
     wait_until(FAILOVER_DEADLINE, || {
-        endpoint_alert(&farm, &primary) == Some(json!("firing"))
+        alert(&farm, "upstream_endpoint_down", &primary).map(|a| a["state"].clone())
+            == Some(json!("firing"))
     });
     // The farm is served all the while: the upstream itself is not an alert.
     let stats = farm.stats();
@@ -180,7 +172,8 @@ fn an_endpoint_down_while_a_backup_serves_the_farm_is_an_alert() {
 
     farm.upstream.set_behaviour(Behaviour::Normal);
     wait_until(Duration::from_secs(10), || {
-        endpoint_alert(&farm, &primary) == Some(json!("resolved"))
+        alert(&farm, "upstream_endpoint_down", &primary).map(|a| a["state"].clone())
+            == Some(json!("resolved"))
     });
 }
 

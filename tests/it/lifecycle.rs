@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
-use crate::support::{account, agent_with_timeout, eventually, process, Farm};
+use crate::support::{account, agent_with_timeout, eventually, free_port, process, Farm};
 use pocx_aggregator::sim::SimRound;
 
 /// Ports tried before giving up when another process takes the free port first.
@@ -44,7 +44,7 @@ impl Aggregator {
     /// serves mining info, with the time from spawn to the first successful `get_mining_info`.
     fn start(dir: &Path, upstream_url: &str, db: &Path) -> (Aggregator, Duration) {
         for _ in 0..PORT_ATTEMPTS {
-            let port = process::free_port().unwrap();
+            let port = free_port().unwrap();
             let config = write_config(dir, port, upstream_url, db);
             let stderr = fs::File::create(dir.join("stderr.txt")).unwrap();
             let started = Instant::now();

@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use pocx_aggregator::http::{HttpRequest, HttpResponse};
 use pocx_aggregator::server::{HttpServer, ServerConfig, ServerCounters};
 
-use crate::support::eventually;
+use crate::support::{content_length, eventually};
 
-fn echo_server(workers: usize, io_timeout: Duration) -> HttpServer {
+/// A server that answers `/panic` by panicking and every other request it is handed with
+/// `200 <method> <path> <body length>`.
+pub(crate) fn echo_server(workers: usize, io_timeout: Duration) -> HttpServer {
     let mut config = ServerConfig::new("test", "127.0.0.1:0".parse().unwrap(), workers);
     config.io_timeout = io_timeout;
     HttpServer::start(
@@ -50,12 +52,7 @@ fn read_response(stream: &mut TcpStream) -> String {
         }
     }
     let head = String::from_utf8_lossy(&data).into_owned();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Length: "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; length];
+    let mut body = vec![0; content_length(&head)];
     stream.read_exact(&mut body).unwrap();
     head + &String::from_utf8_lossy(&body)
 }

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use pocx_aggregator::config::{from_yaml_str, Config};
 
-use crate::support::{agent, get, test_config, wait_until};
+use crate::support::{agent, eventually, get, test_config, wait_until};
 
 /// The test configuration for an upstream at `url`, with the `upstream` keys `upstream_keys`
 /// (indented YAML lines) read the way a file's are.
@@ -38,14 +38,10 @@ fn health(base: &str) -> Value {
 /// Waits until `/health` reports an upstream error containing `words`; returns the error.
 fn wait_for_upstream_error(base: &str, words: &str) -> String {
     let mut last = Value::Null;
-    let found = (0..250).any(|_| {
+    let found = eventually(Duration::from_secs(5), || {
         last = health(base);
         let error = last["last_error"].as_str().unwrap_or("");
-        let hit = error.contains(words) && last["upstream_reachable"] == false;
-        if !hit {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        hit
+        error.contains(words) && last["upstream_reachable"] == false
     });
     assert!(found, "no upstream error with {words:?}; /health: {last}");
     last["last_error"].as_str().unwrap_or("").to_owned()

@@ -4,19 +4,14 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use pocx_aggregator::dashboard::{handle, Reports};
+use pocx_aggregator::events::now_ms;
 use pocx_aggregator::history::{answer, HistoryBook};
 use pocx_aggregator::http::{HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{HOSTILE_IMG, HOSTILE_SCRIPT};
-
-pub(super) fn now_ms() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    u64::try_from(since.as_millis()).unwrap()
-}
 
 /// Fixed statistics (their clock running) and a fixed history book.
 pub(super) struct FixtureReports {

@@ -13,7 +13,7 @@ use pocx_aggregator::rpc::{answer_body, Call, CallResult, RawJson, RpcError, MAX
 use pocx_aggregator::submission::{validate, SubmitParams};
 
 use super::heap::{budget, peak_heap};
-use super::params::first_broken;
+use super::params::{first_broken, parse_submit_params};
 use super::reference;
 use super::requests::{call_with, nested_text, request_text};
 use super::{fuzz_config, json_text, token_soup};
@@ -272,17 +272,10 @@ proptest! {
 /// reading's way to `validate` (the reference checks the envelope, `params` checks the rules).
 fn dispatch_value(call: &reference::Call, info: &RawJson) -> CallResult {
     match call.method {
-        "submit_nonce" => {
-            let text = call
-                .params
-                .map_or_else(|| "null".to_owned(), Value::to_string);
-            let params: pocx_aggregator::rpc::Params<SubmitParams> =
-                serde_json::from_str(&text).expect("a Value serialises to JSON");
-            match validate(params.named()) {
-                Ok(submission) => submitted(submission.raw_quality),
-                Err(error) => Err(RpcError::invalid_params(error.to_string())),
-            }
-        }
+        "submit_nonce" => match parse_submit_params(call.params) {
+            Ok(submission) => submitted(submission.raw_quality),
+            Err(error) => Err(RpcError::invalid_params(error.to_string())),
+        },
         "get_mining_info" => Ok(info.clone()),
         other => Err(RpcError::new(code::METHOD_NOT_FOUND, "method not found")
             .with_data(json!({ "method": other }))),

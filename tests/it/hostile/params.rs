@@ -20,7 +20,7 @@ fn hex_text(value: &Value, length_ok: impl Fn(usize) -> bool) -> bool {
 }
 
 /// `params` as a request body carries them (absent when `None`), read and validated.
-fn parse_submit_params(params: Option<&Value>) -> Result<NonceSubmission, ParamError> {
+pub fn parse_submit_params(params: Option<&Value>) -> Result<NonceSubmission, ParamError> {
     let text = params.map_or_else(|| "null".to_owned(), Value::to_string);
     let read: Params<SubmitParams> = serde_json::from_str(&text).expect("valid JSON");
     validate(read.named())

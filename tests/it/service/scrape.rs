@@ -49,7 +49,7 @@ impl Prometheus {
         .unwrap();
         let log = dir.path().join("prometheus.log");
         for _ in 0..PORT_ATTEMPTS {
-            let port = process::free_port().unwrap();
+            let port = support::free_port().unwrap();
             let mut child = Command::new(binary)
                 .arg(format!("--config.file={}", config.display()))
                 .arg(format!(

@@ -4,8 +4,6 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
 
@@ -14,7 +12,7 @@ use pocx_aggregator::config;
 use super::{
     alert_rules, busy_farm, dist, exported_names, metric_names_in, metrics_text, strings_under,
 };
-use crate::support::process::run_in;
+use crate::support::binary::run;
 use crate::support::TempDir;
 
 /// What turns the reference `aggregator_config.yaml` into the service's: each text must occur
@@ -106,9 +104,7 @@ fn the_service_configuration_validates_with_journal_only_logging() {
 
     // The command checks it without creating anything: /var/lib/pocx_aggregator need not exist.
     let dir = TempDir::new("service-config-check");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pocx_aggregator"));
-    command.arg("--check").arg("-c").arg(&path);
-    let done = run_in(dir.path(), &mut command, None, Duration::from_secs(20));
+    let done = run(dir.path(), &["--check", "-c", path.to_str().unwrap()]);
     assert_service_check_output(done.code, &done.stdout, &done.output());
 }
 

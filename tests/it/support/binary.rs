@@ -1,24 +1,25 @@
-//! The `pocx_aggregator` binary as a child process: started on a free port with a configuration
-//! the test writes, stopped by a signal or killed when dropped.
+//! The `pocx_aggregator` binary as a child process: run until it ends by itself, or started on a
+//! free port with a configuration the test writes, stopped by a signal or killed when dropped.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::process::wait_bounded;
-use super::TempDir;
+use super::process::{run_in, wait_bounded, Finished};
+use super::{free_port, TempDir};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_pocx_aggregator");
 
-/// A port that was free a moment ago (the binary needs to be told one).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// What every run of the binary that should end by itself gets at most.
+const RUN_LIMIT: Duration = Duration::from_secs(20);
+
+/// Runs the binary in `dir` with `args` until it ends (at most `RUN_LIMIT`); stdout and stderr
+/// go to files there (no pipe to fill).
+pub fn run(dir: &Path, args: &[&str]) -> Finished {
+    let mut command = Command::new(BIN);
+    command.args(args).env_remove("RUST_LOG");
+    run_in(dir, &mut command, None, RUN_LIMIT)
 }
 
 /// The binary serving on 127.0.0.1:`port`, killed on drop if still running.
@@ -35,7 +36,7 @@ impl Running {
     pub fn start(label: &str, make_config: impl Fn(u16, &Path) -> String) -> Running {
         for _ in 0..3 {
             let dir = TempDir::new(label);
-            let port = free_port();
+            let port = free_port().unwrap();
             let config = dir.path().join("config.yaml");
             std::fs::write(&config, make_config(port, dir.path())).unwrap();
             let stderr = dir.path().join("stderr.txt");

@@ -6,11 +6,11 @@
 
 pub mod binary;
 pub mod process;
-// Temporary directories, waiting for a condition and loopback agents: the same file the unit
-// tests and the benches use.
+// Temporary directories, waiting for a condition, free ports and loopback agents: the same file
+// the unit tests and the benches use.
 #[path = "../../../src/testkit.rs"]
 mod testkit;
-pub use testkit::{agent_with_timeout, eventually, exit_within, wait_until, TempDir};
+pub use testkit::{agent_with_timeout, eventually, exit_within, free_port, wait_until, TempDir};
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -3,7 +3,6 @@
 //! test skipped loudly, unless the environment says the tool must be there.
 
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
@@ -112,17 +111,6 @@ pub fn skip_unless_required(test: &str, reason: &str, require_env: &str) {
         panic!("{test}: {reason}, but {require_env}=1");
     }
     eprintln!("\n!!! SKIPPED {test}: {reason}. Set {require_env}=1 to make this a failure.\n");
-}
-
-/// A port no listener holds right now, for programs that must be told their port (they cannot
-/// bind port 0 and say which one they got). Another program may take it before them: callers
-/// that see the bind fail try again with a new one.
-pub fn free_port() -> Result<u16, String> {
-    let probe = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("probing a port: {e}"))?;
-    probe
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| format!("probing a port: {e}"))
 }
 
 #[test]

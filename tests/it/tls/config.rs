@@ -1,14 +1,10 @@
 //! The TLS keys as configuration: a missing, garbled, expired or not yet valid certificate or
 //! key file is an error naming its key, in both layouts and from `--check`.
 
-use std::process::Command;
-use std::time::Duration;
-
 use pocx_aggregator::config::from_yaml_str;
 
 use super::pki::{write, Ca};
-use crate::support::binary::BIN;
-use crate::support::process::run_in;
+use crate::support::binary::run;
 use crate::support::TempDir;
 
 /// The error a seed-layout file with these `upstream` keys gets.
@@ -182,11 +178,7 @@ fn the_reference_layout_takes_the_same_keys_and_check_reports_a_bad_file() {
 
     let path = dir.path().join("config.yaml");
     std::fs::write(&path, reference(&expired)).unwrap();
-    let mut command = Command::new(BIN);
-    command
-        .args(["--config", path.to_str().unwrap(), "--check"])
-        .env_remove("RUST_LOG");
-    let done = run_in(dir.path(), &mut command, None, Duration::from_secs(20));
+    let done = run(dir.path(), &["--config", path.to_str().unwrap(), "--check"]);
     assert_eq!(done.code, Some(2), "{}", done.output());
     assert!(
         done.stderr.contains("upstream.ca_cert_path") && done.stderr.contains("has expired"),

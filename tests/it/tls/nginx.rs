@@ -19,8 +19,8 @@ use pocx_aggregator::upstream::tls::tls_config;
 
 use super::pki::Ca;
 use super::{edge_config, wait_for_upstream_error, wait_reachable};
-use crate::support::process::{free_port, skip_unless_required, wait_bounded};
-use crate::support::{account, post, wait_until, Farm, TempDir};
+use crate::support::process::{skip_unless_required, wait_bounded};
+use crate::support::{account, free_port, post, wait_until, Farm, TempDir};
 
 const RECIPE: &str = include_str!("../../../dist/nginx-pocx_aggregator.conf");
 const REQUIRE: &str = "POCX_REQUIRE_NGINX";
@@ -171,6 +171,7 @@ fn https_agent(dir: &Path, url: &str, client: Option<&str>) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
         .http_status_as_error(false)
+        .proxy(None)
         .tls_config(tls_config(&tls))
         .build()
         .into()

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::pki::Ca;
 use super::relay::HttpsRelay;
-use super::{edge_config, wait_for_upstream_error, wait_reachable};
+use super::{edge_config, health, wait_for_upstream_error, wait_reachable};
 use crate::support::binary::Running;
 use crate::support::{account, agent, post, wait_until, Farm, TempDir};
 
@@ -84,8 +84,12 @@ fn without_the_farm_ca_the_endpoint_is_refused_logged_once_and_shown_in_health()
     let base = edge.url("");
     let error = wait_for_upstream_error(&base, "not signed by a trusted CA");
     assert!(error.contains("upstream.ca_cert_path"), "{error}");
-    // Many polls later, the outage is still one log line.
-    std::thread::sleep(Duration::from_millis(500));
+    // More refused polls later, the outage is still one log line.
+    let failed_polls = || health(&base)["upstream_endpoints"][0]["failed_polls"].as_u64();
+    let before = failed_polls().expect("/health lists the upstream endpoint");
+    wait_until(Duration::from_secs(5), || {
+        failed_polls().is_some_and(|n| n >= before + 2)
+    });
     let log = edge.log();
     let refused: Vec<&str> = log
         .lines()
