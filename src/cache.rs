@@ -148,12 +148,16 @@ impl Poller {
                     if since < MIN_FORCED_GAP {
                         thread::sleep(MIN_FORCED_GAP - since);
                     }
-                    let started = self.poll();
+                    let started = Instant::now();
+                    // A worker waits for this poll with a miner's submission in hand: it is
+                    // answered as soon as the active endpoint has, not after the others.
+                    if self.poll_active() {
+                        answer(&mut waiting);
+                    }
+                    self.poll_others();
+                    answer(&mut waiting);
                     last_poll = Instant::now();
                     next_poll = next_poll_after(started, last_poll, interval);
-                    for reply in waiting {
-                        let _ = reply.try_send(());
-                    }
                 }
                 default(wait) => {
                     let started = self.poll();
@@ -173,6 +177,21 @@ impl Poller {
     fn poll(&mut self) -> Instant {
         let started = Instant::now();
         self.poll_active();
+        self.poll_others();
+        started
+    }
+
+    /// The active endpoint's call, its info published when it answered (then true).
+    fn poll_active(&mut self) -> bool {
+        let Some(info) = self.fetch() else {
+            return false;
+        };
+        self.publish(&info);
+        true
+    }
+
+    /// When due, a call to each of the other endpoints; then whether another one takes over.
+    fn poll_others(&mut self) {
         self.polls = self.polls.wrapping_add(1);
         for index in self.upstreams.others_due(self.polls) {
             let _ = self.upstreams.poll(index, now_ms());
@@ -180,13 +199,6 @@ impl Poller {
         if self.upstreams.decide(now_ms()).is_some() {
             // The new active endpoint's round is served at once, not a poll later.
             self.poll_active();
-        }
-        started
-    }
-
-    fn poll_active(&mut self) {
-        if let Some(info) = self.fetch() {
-            self.publish(&info);
         }
     }
 
@@ -264,6 +276,13 @@ fn next_poll_after(started: Instant, finished: Instant, interval: Duration) -> I
         from_start
     } else {
         finished + MIN_FORCED_GAP.min(interval)
+    }
+}
+
+/// Tells the workers waiting for a poll that it is done.
+fn answer(waiting: &mut Vec<Sender<()>>) {
+    for reply in waiting.drain(..) {
+        let _ = reply.try_send(());
     }
 }
 
